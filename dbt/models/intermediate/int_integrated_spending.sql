@@ -1,0 +1,51 @@
+-- Every yuan of integrated funds spent, at the finest grain known:
+-- project ledgers reach a village; household rosters reach a household.
+-- poor_household_amount attributes a project payment to poor households by the project's
+-- share of poor beneficiary households (the county's 到户 measure).
+
+with projects as (
+    select * from {{ ref('stg_projects') }}
+),
+
+project_payments as (
+    select
+        d.fiscal_year,
+        d.channel_name,
+        d.project_code,
+        d.village_code,
+        cast(null as varchar) as household_id,
+        d.amount,
+        d.amount * coalesce(
+            cast(p.beneficiary_poor_households as double precision) / nullif(p.beneficiary_households, 0), 0
+        ) as poor_household_amount,
+        d.source,
+        d.department,
+        d.source_file,
+        d.sheet,
+        d.row_number
+    from {{ ref('stg_disbursements') }} as d
+    left join projects as p
+        on p.project_code = d.project_code
+),
+
+household_payments as (
+    select
+        fiscal_year,
+        channel_name,
+        project_code,
+        village_code,
+        household_id,
+        amount,
+        case when is_registered_poor then amount else 0 end as poor_household_amount,
+        source,
+        department,
+        source_file,
+        sheet,
+        row_number
+    from {{ ref('stg_household_payments') }}
+    where channel_name is not null  -- policy subsidies (惠农补贴) are not integrated funds
+)
+
+select * from project_payments
+union all
+select * from household_payments

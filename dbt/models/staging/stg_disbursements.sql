@@ -1,0 +1,16 @@
+select
+    fiscal_year,
+    project_code,
+    channel_name,
+    purpose,
+    township,
+    village,
+    village_code,
+    amount,
+    pay_date,
+    source,
+    department,
+    source_file,
+    sheet,
+    row_number
+from {{ source('clean', 'disbursements') }}

@@ -1,0 +1,20 @@
+select
+    fiscal_year,
+    program,
+    household_id,
+    head_name,
+    township,
+    village,
+    village_code,
+    subsidy_item,
+    amount,
+    pay_date,
+    project_code,
+    channel_name,
+    coalesce(household_registered_poor, false) as is_registered_poor,
+    source,
+    department,
+    source_file,
+    sheet,
+    row_number
+from {{ source('clean', 'household_payments') }}

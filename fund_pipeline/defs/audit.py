@@ -1,0 +1,128 @@
+"""Aggregate rules on the marts, the run's findings with one asset check per rule, and the auditors' report."""
+
+
+import shutil
+
+import dagster as dg
+import pandas as pd
+
+from fund_pipeline.defs.dbt import mart_key
+from fund_pipeline.defs.ingest import landing_key
+from fund_pipeline.defs.publish import clean_key, specs_by_entity
+from fund_pipeline.defs.resources import FundPipelineResource
+from fund_pipeline.pipeline.findings import replace_findings, run_findings
+from fund_pipeline.pipeline.summary import aggregate_measures, rule_summary
+from fund_pipeline.report.build import ReportInput, write_report
+from fund_pipeline.rules.catalogue import Rule, load_catalogue
+from fund_pipeline.rules.validation import evaluate
+from fund_pipeline.sources.schemas import ENTITIES
+from fund_pipeline.sources.spec import load_layouts
+
+FINDINGS_KEY = dg.AssetKey(["audit", "validation_findings"])
+
+
+def aggregate_targets() -> list[str]:
+    return [t for t in load_catalogue().targets if t not in ENTITIES]
+
+
+@dg.asset(
+    key=dg.AssetKey(["audit", "policy_measures"]),
+    deps=[mart_key(t) for t in aggregate_targets()],
+    group_name="audit",
+    kinds={"great_expectations", "python"},
+)
+def policy_measures(context: dg.AssetExecutionContext, fund: FundPipelineResource) -> dg.MaterializeResult:
+    """The policy's county-year, village and project measures (e.g. 20% of new fiscal revenue to poverty,
+    54% of integrated funds to poor villages) read from the published marts and checked with Great
+    Expectations against the catalogue's thresholds for each fiscal year."""
+    warehouse, catalogue = fund.warehouse(), load_catalogue()
+    all_findings, all_measures = [], []
+    for target in aggregate_targets():
+        frame = warehouse.read_table("marts", target)
+        rules = catalogue.for_target(target)
+        findings, _ = evaluate(target, frame, rules, catalogue, context.run_id)
+        all_findings.append(findings)
+        all_measures.append(aggregate_measures(frame, rules, findings))
+        replace_findings(warehouse, findings, context.run_id, target=target)
+    measures = pd.concat(all_measures, ignore_index=True).assign(run_id=context.run_id)
+    warehouse.append("audit", "policy_measures", measures,
+                     delete_where=f"run_id = '{context.run_id}'" if warehouse.table_exists("audit", "policy_measures") else None)
+    return dg.MaterializeResult(metadata={
+        "findings": sum(len(f) for f in all_findings),
+        "measures": dg.MetadataValue.json(measures.drop(columns="run_id").astype(str).to_dict("records")),
+    })
+
+
+def check_name(rule: Rule) -> str:
+    return rule.id.replace("-", "_")
+
+
+def _check_result(rule: Rule, row: pd.Series, examples: pd.DataFrame) -> dg.AssetCheckResult:
+    severity = dg.AssetCheckSeverity.ERROR if rule.severity == "error" else dg.AssetCheckSeverity.WARN
+    return dg.AssetCheckResult(
+        check_name=check_name(rule), passed=bool(row["passed"]), severity=severity,
+        metadata={
+            "rule_id": rule.id, "clause": rule.clause or "(数据完整性)", "threshold": rule.threshold_text() or "-",
+            "measured": str(row["measured"]), "findings": int(row["findings"]),
+            "examples": dg.MetadataValue.json(examples.astype(str).to_dict("records")),
+        },
+    )
+
+
+@dg.asset(
+    key=FINDINGS_KEY,
+    deps=[landing_key(s.name) for s in load_layouts()] + [clean_key(e) for e in specs_by_entity()]
+    + [dg.AssetKey(["audit", "policy_measures"])],
+    group_name="audit",
+    kinds={"python"},
+    check_specs=[dg.AssetCheckSpec(check_name(rule), asset=FINDINGS_KEY, description=f"{rule.id} {rule.title}: {rule.clause or rule.message}")
+                 for rule in load_catalogue().rules],
+)
+def validation_findings(context: dg.AssetExecutionContext, fund: FundPipelineResource) -> dg.MaterializeResult:
+    """Every rule of the catalogue for this run: one asset check per rule id (severity from the catalogue,
+    measured value against the threshold, example rows), and `audit.rule_summary`. The findings
+    themselves live in `audit.validation_findings`, one row per failing row per rule, kept as history."""
+    warehouse, catalogue = fund.warehouse(), load_catalogue()
+    findings = run_findings(warehouse, context.run_id)
+    measures = warehouse.read_table("audit", "policy_measures", where=f"run_id = '{context.run_id}'") \
+        if warehouse.table_exists("audit", "policy_measures") else pd.DataFrame()
+    summary = rule_summary(catalogue, findings, measures)
+    warehouse.append("audit", "rule_summary", summary.assign(run_id=context.run_id),
+                     delete_where=f"run_id = '{context.run_id}'" if warehouse.table_exists("audit", "rule_summary") else None)
+    results = []
+    for rule in catalogue.rules:
+        row = summary.set_index("rule_id").loc[rule.id]
+        examples = findings[findings["rule_id"] == rule.id].head(5) if len(findings) else pd.DataFrame()
+        examples = examples.reindex(columns=["source_file", "sheet", "row_number", "column_name", "value", "message"])
+        results.append(_check_result(rule, row, examples))
+    return dg.MaterializeResult(
+        metadata={"findings": len(findings), "rules_failed": int((~summary["passed"]).sum()),
+                  "errors": int((findings["severity"] == "error").sum()) if len(findings) else 0},
+        check_results=results,
+    )
+
+
+@dg.asset(key=dg.AssetKey(["reports", "audit_report"]), deps=[FINDINGS_KEY], group_name="reports", kinds={"excel", "html"})
+def audit_report(context: dg.AssetExecutionContext, fund: FundPipelineResource) -> dg.MaterializeResult:
+    """The auditors' report for this run, in Chinese: an Excel workbook (summary, filterable findings with
+    original values and Excel row numbers, county-year measures, row reconciliation) and an HTML page with
+    the same and charts of the measures against their thresholds. IDs and accounts are masked."""
+    warehouse, catalogue = fund.warehouse(), load_catalogue()
+    where = f"run_id = '{context.run_id}'"
+    report = ReportInput(
+        run_id=context.run_id, generated_at=pd.Timestamp.now().floor("s"), catalogue_version=catalogue.version,
+        policy=catalogue.policy,
+        summary=warehouse.read_table("audit", "rule_summary", where=where),
+        findings=run_findings(warehouse, context.run_id),
+        measures=warehouse.read_table("audit", "policy_measures", where=where),
+        reconciliation=warehouse.read_table("audit", "row_reconciliation", where=where),
+    )
+    directory = fund.reports_path / f"run-{context.run_id[:8]}"
+    paths = write_report(report, directory)
+    latest = fund.reports_path / "latest"
+    shutil.rmtree(latest, ignore_errors=True)
+    shutil.copytree(directory, latest)
+    return dg.MaterializeResult(metadata={
+        "html": dg.MetadataValue.path(str(paths["html"])), "excel": dg.MetadataValue.path(str(paths["excel"])),
+        "findings": len(report.findings),
+    })

@@ -1,0 +1,57 @@
+"""The dbt project (staging -> intermediate -> marts) as Dagster assets."""
+
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from fund_pipeline.settings import DBT_PROJECT_DIR
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+def ensure_manifest() -> None:
+    """Parse the dbt project when no manifest exists yet (a fresh clone); `dagster dev` re-parses on its own."""
+    if not dbt_project.manifest_path.exists():
+        dbt_project.preparer.prepare(dbt_project)
+    else:
+        dbt_project.prepare_if_dev()
+
+
+class FundDbtTranslator(DagsterDbtTranslator):
+    """dbt sources in schema `clean` are the clean/<entity> assets; models sit in the warehouse group."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return dg.AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
+        return dg.AssetKey(["warehouse", dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return "warehouse"
+
+
+def build_dbt_assets() -> dg.AssetsDefinition:
+    ensure_manifest()
+
+    @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=FundDbtTranslator())
+    def fund_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+        """Staging views over the clean tables, the integrated-spending intermediate, and the marts:
+        fund_flow (channel -> project -> village -> household), county_year_measures, channel_summary."""
+        yield from dbt.cli(["build"], context=context).stream()
+
+    return fund_dbt_models
+
+
+def dbt_resource() -> DbtCliResource:
+    # The dbt beside this interpreter, so the venv's dbt runs even when the venv is not activated.
+    executable = Path(sys.executable).parent / "dbt"
+    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR),
+                          dbt_executable=str(executable) if executable.exists() else "dbt")
+
+
+def mart_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["warehouse", name])

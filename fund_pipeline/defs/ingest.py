@@ -1,0 +1,58 @@
+"""landing/<source>: one asset per department source, all built by one factory from the layouts."""
+
+
+import dagster as dg
+
+from fund_pipeline.defs.resources import FundPipelineResource
+from fund_pipeline.pipeline.findings import replace_findings
+from fund_pipeline.pipeline.ingest import ingest
+from fund_pipeline.rules.catalogue import load_catalogue
+from fund_pipeline.sources.schemas import conform
+from fund_pipeline.sources.spec import SourceSpec, load_layouts
+
+
+def landing_key(source: str) -> dg.AssetKey:
+    return dg.AssetKey(["landing", source])
+
+
+def build_ingest_asset(spec: SourceSpec) -> dg.AssetsDefinition:
+    description = (
+        f"{spec.department}: {spec.description}\n\n"
+        f"Reads `{'`, `'.join(spec.files)}` from the inbox with the layout `{spec.layout_file}` and lands every "
+        "data row, with its file, SHA-256, sheet and Excel row number, in `landing." + spec.name + "`. "
+        "Unreadable files, unknown headers and unreadable cells become INGEST-* findings; nothing stops other sources."
+    )
+
+    @dg.asset(
+        key=landing_key(spec.name),
+        group_name="ingest",
+        description=description,
+        kinds={"excel", "python"},
+        metadata={"department": spec.department, "entity": spec.entity, "layout": spec.layout_file},
+        tags={"entity": spec.entity},
+    )
+    def _ingest(context: dg.AssetExecutionContext, fund: FundPipelineResource) -> dg.MaterializeResult:
+        catalogue = load_catalogue()
+        result, records = ingest(spec, fund.inbox_path, catalogue, context.run_id)
+        warehouse = fund.warehouse()
+        records = conform(spec.entity, records)
+        records["run_id"] = context.run_id
+        warehouse.replace_table("landing", spec.name, records)
+        replace_findings(warehouse, result.findings, context.run_id, source=spec.name, ingest=True)
+        errors = result.findings[result.findings["severity"] == "error"]
+        for problem in errors.head(20).itertuples():
+            context.log.warning(problem.message)
+        return dg.MaterializeResult(metadata={
+            "rows_read": result.rows_read,
+            "files": len(result.files),
+            "unreadable_files": sum(1 for f in result.files if not f.get("readable", True)),
+            "ingest_errors": len(errors),
+            "ingest_warnings": int((result.findings["severity"] == "warning").sum()),
+            "file_list": dg.MetadataValue.json([{k: f[k] for k in ("source_file", "file_sha256")} for f in result.files]),
+        })
+
+    return _ingest
+
+
+def ingest_assets() -> list[dg.AssetsDefinition]:
+    return [build_ingest_asset(spec) for spec in load_layouts()]

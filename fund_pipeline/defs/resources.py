@@ -1,0 +1,32 @@
+"""Resources: the pipeline's settings (inbox, warehouse, reports) and dbt."""
+
+
+from pathlib import Path
+
+import dagster as dg
+
+from fund_pipeline.settings import Settings
+from fund_pipeline.warehouse import Warehouse
+
+
+class FundPipelineResource(dg.ConfigurableResource):
+    """Where the spreadsheets arrive, where the warehouse is, where reports go."""
+
+    inbox: str
+    warehouse_url: str
+    reports_dir: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "FundPipelineResource":
+        return cls(inbox=str(settings.inbox), warehouse_url=settings.warehouse_url, reports_dir=str(settings.reports_dir))
+
+    @property
+    def inbox_path(self) -> Path:
+        return Path(self.inbox)
+
+    @property
+    def reports_path(self) -> Path:
+        return Path(self.reports_dir)
+
+    def warehouse(self) -> Warehouse:
+        return Warehouse.from_url(self.warehouse_url)

@@ -1,0 +1,232 @@
+"""Compile catalogue rules into Great Expectations (GX Core 1.x) suites, run them, and turn the
+results into findings: one row per failing row per rule, traced to department, file, sheet and row.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+
+import great_expectations as gx
+import pandas as pd
+from great_expectations.expectations.row_conditions import Column
+
+from fund_pipeline.rules.catalogue import Catalogue, Check, Rule
+from fund_pipeline.sources.schemas import ENTITIES
+
+FINDING_COLUMNS = (
+    "run_id", "rule_id", "severity", "level", "target", "source", "department", "source_file", "sheet",
+    "row_number", "row_key", "column_name", "value", "expected", "message", "policy_clause", "fiscal_year",
+    "catalogue_version", "detected_at",
+)
+_RESULT_FORMAT = {"result_format": "COMPLETE", "partial_unexpected_count": 0, "include_unexpected_rows": False,
+                  "return_unexpected_index_query": False}
+
+
+@dataclass(frozen=True)
+class CompiledCheck:
+    rule: Rule
+    check: Check
+    expectation: gx.expectations.Expectation
+    expected_text: str
+
+
+@cache
+def _context():
+    import logging
+
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    return gx.get_context(mode="ephemeral")
+
+
+def _resolve(value, thresholds: dict):
+    if isinstance(value, str) and value.startswith("$"):
+        return thresholds[value[1:]]
+    return value
+
+
+def _condition(where: dict, year: int | None, years_with_own_thresholds: list[int]):
+    """A GX row condition from a check's `where`, plus the fiscal years its thresholds apply to."""
+    parts = []
+    for column, test in where.items():
+        if isinstance(test, dict) and test.get("not_null"):
+            parts.append(Column(column).is_not_null())
+        elif isinstance(test, dict) and "in" in test:
+            parts.append(Column(column).is_in(test["in"]))
+        else:
+            parts.append(Column(column) == test)
+    if year is not None:
+        parts.append(Column("fiscal_year") == year)
+    elif years_with_own_thresholds:
+        parts.append(Column("fiscal_year").is_not_in(years_with_own_thresholds))
+    if not parts:
+        return None
+    condition = parts[0]
+    for part in parts[1:]:
+        condition = condition & part
+    return condition
+
+
+def _labels(target: str) -> dict[str, str]:
+    return {f.name: f.label for f in ENTITIES.get(target, ())}
+
+
+def _expected_text(check: Check, params: dict, labels: dict) -> str:
+    label = labels.get(check.column or "", check.column or "")
+    kind = check.expect
+    if kind == "between":
+        low, high = params.get("min_value"), params.get("max_value")
+        if low is not None and high is not None:
+            return f"{low} ≤ {label} ≤ {high}"
+        if low is not None:
+            return f"{label} {'>' if params.get('strict_min') else '≥'} {low}"
+        return f"{label} ≤ {high}"
+    if kind == "in_set":
+        return f"{label} ∈ {{{'、'.join(map(str, params['value_set']))}}}"
+    if kind == "not_null":
+        return f"{label} 非空"
+    if kind == "unique_together":
+        return "(" + "、".join(labels.get(c, c) for c in params["columns"]) + ") 不重复"
+    if kind in ("pair_equal", "pair_greater_or_equal"):
+        a, b = labels.get(params["column_a"], params["column_a"]), labels.get(params["column_b"], params["column_b"])
+        return f"{a} {'=' if kind == 'pair_equal' else '≥'} {b}"
+    if kind == "match_regex":
+        return f"{label} 符合格式 {params['regex']}"
+    return kind
+
+
+def _expectation(check: Check, params: dict, condition, meta: dict) -> gx.expectations.Expectation:
+    common = {"meta": meta}
+    if condition is not None:
+        common["row_condition"] = condition
+    p = params
+    if check.expect == "between":
+        return gx.expectations.ExpectColumnValuesToBeBetween(
+            column=p["column"], min_value=p.get("min_value"), max_value=p.get("max_value"),
+            strict_min=bool(p.get("strict_min", False)), strict_max=bool(p.get("strict_max", False)), **common)
+    if check.expect == "in_set":
+        return gx.expectations.ExpectColumnValuesToBeInSet(column=p["column"], value_set=list(p["value_set"]), **common)
+    if check.expect == "not_null":
+        return gx.expectations.ExpectColumnValuesToNotBeNull(column=p["column"], **common)
+    if check.expect == "unique_together":
+        return gx.expectations.ExpectCompoundColumnsToBeUnique(column_list=list(p["columns"]), **common)
+    if check.expect == "pair_equal":
+        return gx.expectations.ExpectColumnPairValuesToBeEqual(
+            column_A=p["column_a"], column_B=p["column_b"], ignore_row_if="either_value_is_missing", **common)
+    if check.expect == "pair_greater_or_equal":
+        return gx.expectations.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A=p["column_a"], column_B=p["column_b"], or_equal=True, ignore_row_if="either_value_is_missing",
+            **common)
+    if check.expect == "match_regex":
+        return gx.expectations.ExpectColumnValuesToMatchRegex(column=p["column"], regex=p["regex"], **common)
+    raise ValueError(check.expect)
+
+
+def compile_rules(rules: list[Rule], target: str, years: list[int]) -> list[CompiledCheck]:
+    """Each check of each rule becomes an expectation; a rule with year-dependent thresholds gets one per year."""
+    compiled, labels = [], _labels(target)
+    for rule in rules:
+        own_years = sorted(y for y in years if rule.thresholds_for(y) != rule.thresholds_for(None)) if rule.year_dependent else []
+        for index, check in enumerate(rule.checks):
+            for year in [None, *own_years]:
+                thresholds = rule.thresholds_for(year)
+                params = {k: _resolve(v, thresholds) for k, v in check.params.items()}
+                condition = _condition(check.where, year, own_years)
+                meta = {"rule_id": rule.id, "check": index, "severity": rule.severity, "fiscal_year": year,
+                        "key": len(compiled)}
+                compiled.append(CompiledCheck(rule, check, _expectation(check, params, condition, meta),
+                                              _expected_text(check, params, labels)))
+    return compiled
+
+
+def build_suite(name: str, compiled: list[CompiledCheck]) -> gx.ExpectationSuite:
+    context = _context()
+    suite = gx.ExpectationSuite(name=name)
+    for item in compiled:
+        suite.add_expectation(item.expectation)
+    return context.suites.add_or_update(suite)
+
+
+def run_suite(name: str, frame: pd.DataFrame, compiled: list[CompiledCheck]):
+    """Validate a frame with GX; returns (compiled check, GX result) pairs in suite order."""
+    context = _context()
+    suite = build_suite(name, compiled)
+    try:
+        source = context.data_sources.get(name)
+    except (KeyError, ValueError):
+        source = context.data_sources.add_pandas(name)
+    asset = source.assets[0] if source.assets else source.add_dataframe_asset(name)
+    batch_definition = asset.batch_definitions[0] if asset.batch_definitions else asset.add_batch_definition_whole_dataframe(name)
+    definition = gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
+    definition = context.validation_definitions.add_or_update(definition)
+    result = definition.run(batch_parameters={"dataframe": frame}, result_format=_RESULT_FORMAT)
+    pairs = [(compiled[int(outcome.expectation_config.meta["key"])], outcome) for outcome in result.results]
+    return pairs, result
+
+
+def findings_from_results(pairs, frame: pd.DataFrame, target: str, catalogue: Catalogue, run_id: str,
+                          detected_at: pd.Timestamp) -> pd.DataFrame:
+    """GX unexpected indexes -> finding rows; a row failing several checks of one rule is one finding."""
+    labels = _labels(target)
+    pieces = []
+    for compiled, outcome in pairs:
+        if outcome.success:
+            continue
+        if outcome.exception_info and outcome.exception_info.get("raised_exception"):
+            raise RuntimeError(f"GX could not evaluate {compiled.rule.id} on {target}: {outcome.exception_info}")
+        index = pd.Index(outcome.result.get("unexpected_index_list") or [])
+        if index.empty:
+            continue
+        rows = frame.loc[index]
+        column = compiled.check.report_column or compiled.check.column
+        piece = pd.DataFrame({
+            "rule_id": compiled.rule.id, "severity": compiled.rule.severity, "level": compiled.rule.level,
+            "target": target, "column_name": labels.get(column, column),
+            "value": rows[column].astype("string") if column in rows else pd.NA,
+            "expected": compiled.expected_text, "message": compiled.rule.message,
+            "policy_clause": compiled.rule.clause,
+        }, index=index)
+        for lineage in ("source", "department", "source_file", "sheet", "row_number", "row_key", "fiscal_year"):
+            piece[lineage] = rows[lineage] if lineage in rows else pd.NA
+        pieces.append(piece)
+    if not pieces:
+        return empty_findings()
+    findings = pd.concat(pieces)
+    findings["_position"] = findings.index
+    findings = findings.drop_duplicates(["rule_id", "_position"]).drop(columns="_position")
+    findings["run_id"] = run_id
+    findings["catalogue_version"] = catalogue.version
+    findings["detected_at"] = detected_at
+    return normalise_findings(findings)
+
+
+def normalise_findings(findings: pd.DataFrame) -> pd.DataFrame:
+    out = findings.reindex(columns=list(FINDING_COLUMNS)).reset_index(drop=True)
+    out["row_number"] = pd.to_numeric(out["row_number"], errors="coerce").astype("Int64")
+    out["fiscal_year"] = pd.to_numeric(out["fiscal_year"], errors="coerce").astype("Int64")
+    for column in ("run_id", "rule_id", "severity", "level", "target", "source", "department", "source_file", "sheet",
+                   "row_key", "column_name", "value", "expected", "message", "policy_clause", "catalogue_version"):
+        out[column] = out[column].astype("string")
+    out["detected_at"] = pd.to_datetime(out["detected_at"])
+    return out
+
+
+def empty_findings() -> pd.DataFrame:
+    return normalise_findings(pd.DataFrame(columns=list(FINDING_COLUMNS)))
+
+
+def suite_name(target: str) -> str:
+    return re.sub(r"[^a-z0-9_]", "_", f"fund_pipeline_{target}")
+
+
+def evaluate(target: str, frame: pd.DataFrame, rules: list[Rule], catalogue: Catalogue, run_id: str,
+             detected_at: pd.Timestamp | None = None) -> tuple[pd.DataFrame, bool | None]:
+    """Run the target's rules over a frame with GX; returns (findings, suite success)."""
+    if not rules or frame.empty:
+        return empty_findings(), None
+    years = sorted(int(y) for y in frame["fiscal_year"].dropna().unique()) if "fiscal_year" in frame else []
+    compiled = compile_rules(rules, target, years)
+    pairs, result = run_suite(suite_name(target), frame, compiled)
+    findings = findings_from_results(pairs, frame, target, catalogue, run_id, detected_at or pd.Timestamp.now())
+    return findings, bool(result.success)

@@ -1,0 +1,379 @@
+"""Read a department's workbooks into canonical records, using its layout.
+
+Every record keeps its lineage (source, file, SHA-256, sheet, the row number Excel shows).
+Problems are returned, never raised: a broken file of one department must not stop the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from python_calamine import CalamineWorkbook
+
+from fund_pipeline.reference import normalise_townships
+from fund_pipeline.sources import parse
+from fund_pipeline.sources.schemas import ENTITIES, LINEAGE_COLUMNS
+from fund_pipeline.sources.spec import UNIT_FACTORS, SourceSpec, normalise_header
+
+HEADER_SEARCH_ROWS = 30
+_UNIT_IN_TEXT = re.compile(r"[((](亿元|万元|元)[))]|单位[::]\s*(亿元|万元|元)")
+_IDENTIFIER_FIELDS = {"household_id", "borrower_id", "account_no", "village_code", "document_no", "voucher_no"}
+
+PROBLEM_COLUMNS = (
+    "rule_id", "severity", "source", "source_file", "sheet", "row_number", "row_key",
+    "column_name", "value", "expected", "message",
+)
+
+
+@dataclass
+class SourceRead:
+    """What one source yielded: records, problems (as findings) and the sheets' declared totals."""
+
+    records: pd.DataFrame
+    problems: pd.DataFrame
+    totals: pd.DataFrame
+    files: list[dict] = field(default_factory=list)
+
+
+def column_letter(index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def find_files(spec: SourceSpec, inbox: Path) -> list[Path]:
+    found: set[Path] = set()
+    for pattern in spec.files:
+        found.update(p for p in inbox.glob(pattern) if p.is_file() and not p.name.startswith(("~$", ".")))
+    return sorted(found)
+
+
+def _strip_unit(text: str) -> str:
+    return _UNIT_IN_TEXT.sub("", text)
+
+
+class _Problems:
+    def __init__(self, spec: SourceSpec, source_file: str):
+        self.spec, self.source_file, self.rows = spec, source_file, []
+
+    def add(self, rule_id, message, sheet=None, row_number=None, column_name=None, value=None, expected=None,
+            severity="error"):
+        self.rows.append(dict(
+            rule_id=rule_id, severity=severity, source=self.spec.name, source_file=self.source_file, sheet=sheet,
+            row_number=row_number, row_key=None, column_name=column_name,
+            value=None if value is None else str(value), expected=expected, message=message,
+        ))
+
+
+def read_source(spec: SourceSpec, inbox: Path) -> SourceRead:
+    reads = [read_workbook(spec, path, inbox) for path in find_files(spec, inbox)]
+    if not reads:
+        return SourceRead(empty_records(spec.entity), empty_problems(), empty_totals(), [])
+    return SourceRead(
+        records=pd.concat([r.records for r in reads], ignore_index=True),
+        problems=pd.concat([r.problems for r in reads], ignore_index=True),
+        totals=pd.concat([r.totals for r in reads], ignore_index=True),
+        files=[f for r in reads for f in r.files],
+    )
+
+
+def read_workbook(spec: SourceSpec, path: Path, inbox: Path) -> SourceRead:
+    relative = path.relative_to(inbox).as_posix() if path.is_relative_to(inbox) else path.name
+    problems = _Problems(spec, relative)
+    sha = file_sha256(path)
+    file_info = {"source": spec.name, "source_file": relative, "file_sha256": sha, "bytes": path.stat().st_size}
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+    except Exception as error:  # calamine raises several types for a file that is not a workbook
+        problems.add("INGEST-FILE", f"文件「{relative}」无法作为Excel工作簿读取:{error}", expected="xlsx工作簿")
+        return SourceRead(empty_records(spec.entity), pd.DataFrame(problems.rows, columns=PROBLEM_COLUMNS),
+                          empty_totals(), [file_info | {"readable": False}])
+    sheet_names = [s for s in workbook.sheet_names if any(re.fullmatch(p, s) for p in spec.sheets)]
+    if not sheet_names:
+        problems.add("INGEST-SHEET", f"文件「{relative}」中找不到工作表「{'/'.join(spec.sheets)}」,现有工作表:{'、'.join(workbook.sheet_names)}",
+                     expected="/".join(spec.sheets))
+    frames, totals = [], []
+    for sheet_name in sheet_names:
+        records, sheet_totals = _read_sheet(spec, workbook.get_sheet_by_name(sheet_name), relative, problems)
+        if records is not None:
+            records.insert(0, "file_sha256", sha)
+            frames.append(records)
+            totals.append(sheet_totals)
+    workbook.close()
+    for problem in problems.rows:
+        if problem["row_number"] is not None and problem["sheet"] is not None:
+            problem["row_key"] = f"{sha[:16]}:{problem['sheet']}:{problem['row_number']}"
+    records = pd.concat(frames, ignore_index=True) if frames else empty_records(spec.entity)
+    return SourceRead(
+        records=_finish_records(spec, records, relative),
+        problems=pd.DataFrame(problems.rows, columns=PROBLEM_COLUMNS) if problems.rows else empty_problems(),
+        totals=pd.concat(totals, ignore_index=True) if totals else empty_totals(),
+        files=[file_info | {"readable": True, "sheets": len(sheet_names)}],
+    )
+
+
+def _sheet_unit(rows: list[list], header_index: int) -> str | None:
+    """The unit line above the header (单位:万元), if the sheet has one."""
+    for row in rows[:header_index]:
+        for cell in row:
+            match = _UNIT_IN_TEXT.search(str(cell)) if isinstance(cell, str) else None
+            if match:
+                return match.group(1) or match.group(2)
+    return None
+
+
+def _find_header(spec: SourceSpec, rows: list[list]) -> int | None:
+    wanted = {normalise_header(t) for t in spec.header_find}
+    for index, row in enumerate(rows[:HEADER_SEARCH_ROWS]):
+        if any(_strip_unit(normalise_header(c)) in wanted or normalise_header(c) in wanted for c in row if c != ""):
+            return index
+    return None
+
+
+def _header_names(rows: list[list], header_index: int, height: int, merged) -> list[str]:
+    """One name per column: the parts of a merged multi-row header joined by '/', e.g. 资金规模/中央."""
+    block = [list(rows[header_index + i]) for i in range(height)]
+    for (r0, c0), (r1, c1) in merged or []:
+        top_left = rows[r0][c0] if r0 < len(rows) and c0 < len(rows[r0]) else ""
+        for r in range(max(r0, header_index), min(r1, header_index + height - 1) + 1):
+            for c in range(c0, min(c1, len(block[0]) - 1) + 1):
+                block[r - header_index][c] = top_left
+    names = []
+    for column in range(len(block[0])):
+        parts: list[str] = []
+        for row in block:
+            part = normalise_header(row[column])
+            if part and part not in parts:
+                parts.append(part)
+        names.append("/".join(parts))
+    return names
+
+
+def _match_columns(spec: SourceSpec, names: list[str], problems: _Problems, sheet: str, header_row: int):
+    """Header name per column -> field.  Unknown headers and missing required fields are reported, not guessed."""
+    aliases = {_strip_unit(k): v for k, v in spec.alias_map().items()}
+    ignored = {_strip_unit(normalise_header(i)) for i in spec.ignore_columns}
+    mapping: dict[str, int] = {}
+    units: dict[str, str] = {}
+    ok = True
+    for index, name in enumerate(names):
+        if not name:
+            continue
+        candidates = [_strip_unit(name), _strip_unit(name.split("/")[-1])]
+        field_name = next((aliases[c] for c in candidates if c in aliases), None)
+        if field_name is None:
+            if any(c in ignored for c in candidates):
+                continue
+            problems.add("INGEST-HEADER", f"工作表「{sheet}」第{header_row}行第{column_letter(index)}列的表头「{name}」不在来源「{spec.name}」的列映射中",
+                         sheet=sheet, row_number=header_row, column_name=name, value=name, expected="已登记的表头别名")
+            ok = False
+            continue
+        if field_name in mapping:
+            problems.add("INGEST-HEADER", f"工作表「{sheet}」中表头「{name}」与第{column_letter(mapping[field_name])}列映射到同一字段「{field_name}」",
+                         sheet=sheet, row_number=header_row, column_name=name, value=name)
+            ok = False
+            continue
+        mapping[field_name] = index
+        unit = _UNIT_IN_TEXT.search(name)
+        if unit:
+            units[field_name] = unit.group(1) or unit.group(2)
+    provided = set(mapping) | set(spec.constants) | _pattern_fields(spec)
+    for f in ENTITIES[spec.entity]:
+        if f.required and f.name not in provided:
+            column = spec.column(f.name)
+            expected = "、".join(column.aliases) if column else f.label
+            problems.add("INGEST-HEADER", f"工作表「{sheet}」缺少必需列「{f.label}」(可用表头:{expected})",
+                         sheet=sheet, row_number=header_row, column_name=f.label, expected=expected)
+            ok = False
+    return (mapping, units) if ok else (None, None)
+
+
+def _pattern_fields(spec: SourceSpec) -> set[str]:
+    return {n for p in spec.filename_fields + spec.sheet_fields for n in re.compile(p).groupindex}
+
+
+def _read_sheet(spec: SourceSpec, sheet, source_file: str, problems: _Problems):
+    name = sheet.name
+    rows = sheet.to_python(skip_empty_area=False)
+    header_index = _find_header(spec, rows)
+    if header_index is None:
+        problems.add("INGEST-HEADER", f"工作表「{name}」前{HEADER_SEARCH_ROWS}行中找不到表头(应含「{'/'.join(spec.header_find)}」)",
+                     sheet=name, expected="/".join(spec.header_find))
+        return None, None
+    names = _header_names(rows, header_index, spec.header_rows, getattr(sheet, "merged_cell_ranges", None))
+    mapping, header_units = _match_columns(spec, names, problems, name, header_index + 1)
+    if mapping is None:
+        return None, None
+    first_body = header_index + spec.header_rows + spec.skip_after_header
+    width = len(names)
+    body = pd.DataFrame([r[:width] for r in rows[first_body:]], dtype=object)
+    if body.empty:
+        return _empty_sheet_records(spec), empty_totals()
+    body.index = pd.RangeIndex(first_body + 1, first_body + 1 + len(body), name="row_number")  # Excel numbering
+    body = body.replace("", None)
+    blank_rows = body.isna().all(axis=1)
+    labels = body.iloc[:, : spec.label_columns].astype("string").apply(lambda c: c.str.replace(r"\s+", "", regex=True))
+    after_footer = _any_cell_matches(labels, spec.footer_pattern).cummax()
+    total_rows = _any_cell_matches(labels, spec.drop_pattern)
+    data_rows = ~blank_rows & ~after_footer & ~total_rows
+    unit = _sheet_unit(rows, header_index) or spec.unit
+    typed, bad = _convert(spec, body, mapping, header_units, unit, names)
+    _report_bad_cells(spec, body, typed, bad & data_rows.to_numpy()[:, None], mapping, names, name, problems)
+    missing = _report_missing_required(spec, typed, bad, data_rows, mapping, names, name, problems)
+    bad = bad | missing
+    typed["sheet"] = name
+    for pattern in spec.sheet_fields:
+        match = re.search(pattern, name)
+        for field_name, value in (match.groupdict() if match else {}).items():
+            typed[field_name] = value
+    totals = _declared_totals(spec, typed, total_rows & ~after_footer, labels, data_rows, source_file, name)
+    records = typed[data_rows.to_numpy()].reset_index()
+    records["_bad_fields"] = _bad_field_names(bad[data_rows.to_numpy()])
+    return records, totals
+
+
+def _bad_field_names(bad: pd.DataFrame):
+    """'amount,pay_date' for each row with unreadable cells, '' for clean rows."""
+    names = np.full(len(bad), "", dtype=object)
+    for column in bad.columns[bad.any().to_numpy()]:
+        names = names + np.where(bad[column].to_numpy(), column + ",", "")
+    return names
+
+
+def _any_cell_matches(labels: pd.DataFrame, pattern: str) -> pd.Series:
+    with warnings.catch_warnings():  # a layout's pattern may use groups; only whether it matches counts
+        warnings.simplefilter("ignore", UserWarning)
+        return labels.apply(lambda c: c.str.contains(pattern, regex=True)).any(axis=1).fillna(False).astype(bool)
+
+
+def _convert(spec, body, mapping, header_units, sheet_unit, names):
+    typed, bad = {}, {}
+    for f in ENTITIES[spec.entity]:
+        if f.name not in mapping:
+            continue
+        column = body.iloc[:, mapping[f.name]]
+        if f.type == "money":
+            declared = spec.column(f.name)
+            unit = header_units.get(f.name) or (declared.unit if declared and declared.unit else sheet_unit)
+            typed[f.name], bad[f.name] = parse.parse_money(column, UNIT_FACTORS[unit])
+        elif f.type == "percent":
+            typed[f.name], bad[f.name] = parse.parse_percent(column, "%" in names[mapping[f.name]])
+        elif f.name in _IDENTIFIER_FIELDS:
+            typed[f.name], bad[f.name] = parse.parse_identifier(column)
+        else:
+            parser = {
+                "text": parse.parse_text, "integer": parse.parse_integer, "number": parse.parse_number,
+                "year": parse.parse_year, "period": parse.parse_period, "flag": parse.parse_flag,
+                "date": parse.parse_date,
+            }[f.type]
+            typed[f.name], bad[f.name] = parser(column)
+    return pd.DataFrame(typed, index=body.index), pd.DataFrame(bad, index=body.index).fillna(False).astype(bool)
+
+
+def _report_bad_cells(spec, body, typed, bad, mapping, names, sheet, problems: _Problems):
+    """One INGEST-VALUE finding per unreadable cell, naming row and column (vectorised over the bad cells)."""
+    types = {"money": "金额", "integer": "整数", "number": "数值", "year": "年份", "period": "期号(YYYYMM)",
+             "flag": "是/否", "date": "日期", "percent": "百分比", "text": "文本"}
+    field_types = {f.name: ("identifier" if f.name in _IDENTIFIER_FIELDS else f.type) for f in ENTITIES[spec.entity]}
+    for field_name in bad.columns[bad.any().to_numpy()]:
+        rows = bad.index[bad[field_name].to_numpy()]
+        col = mapping[field_name]
+        values = body.loc[rows].iloc[:, col].astype("string")
+        kind = "身份证/账号(以数字格式存储已丢失精度,应存为文本)" if field_types[field_name] == "identifier" else types[field_types[field_name]]
+        for row_number, value in values.items():
+            problems.add(
+                "INGEST-VALUE",
+                f"工作表「{sheet}」第{row_number}行第{column_letter(col)}列「{names[col]}」的值「{value}」不是有效的{kind}",
+                sheet=sheet, row_number=int(row_number), column_name=names[col], value=value, expected=kind,
+            )
+
+
+def _report_missing_required(spec, typed, bad, data_rows, mapping, names, sheet, problems: _Problems) -> pd.DataFrame:
+    """Empty cells in required columns: one INGEST-REQUIRED finding each."""
+    missing = pd.DataFrame(False, index=typed.index, columns=bad.columns)
+    for f in ENTITIES[spec.entity]:
+        if not f.required or f.name not in mapping:
+            continue
+        missing[f.name] = (typed[f.name].isna() & ~bad[f.name] & data_rows).to_numpy()
+        col = mapping[f.name]
+        for row_number in typed.index[missing[f.name].to_numpy()]:
+            problems.add("INGEST-REQUIRED", f"工作表「{sheet}」第{row_number}行第{column_letter(col)}列「{names[col]}」为必填项,不能为空",
+                         sheet=sheet, row_number=int(row_number), column_name=names[col], expected="非空")
+    return missing
+
+
+def _declared_totals(spec, typed, total_rows, labels, data_rows, source_file, sheet) -> pd.DataFrame:
+    """合计 rows as the sheet states them, beside the sum of the rows read (subtotals are not compared)."""
+    grand = total_rows & ~_any_cell_matches(labels, "小计")
+    money = [f.name for f in ENTITIES[spec.entity] if f.type == "money" and f.name in typed]
+    if not grand.any() or not money:
+        return empty_totals()
+    sums = typed.loc[data_rows, money].sum(min_count=1)
+    out = []
+    for row_number, row in typed.loc[grand, money].iterrows():  # a sheet has one or two total rows
+        for field_name in money:
+            if pd.notna(row[field_name]):
+                out.append(dict(source=spec.name, source_file=source_file, sheet=sheet, row_number=int(row_number),
+                                field=field_name, declared=float(row[field_name]), summed=float(sums[field_name])))
+    return pd.DataFrame(out, columns=empty_totals().columns)
+
+
+def _finish_records(spec: SourceSpec, records: pd.DataFrame, source_file: str) -> pd.DataFrame:
+    records = records.copy()
+    for pattern in spec.filename_fields:
+        match = re.search(pattern, source_file)
+        for field_name, value in (match.groupdict() if match else {}).items():
+            if field_name not in records or records[field_name].isna().all():
+                records[field_name] = value
+    for field_name, value in spec.constants.items():
+        records[field_name] = value
+    if "fiscal_year" in records:
+        records["fiscal_year"] = pd.to_numeric(records["fiscal_year"], errors="coerce").astype("Int64")
+    if "township" in records:
+        records["township"], records["township_code"] = normalise_townships(records["township"])
+    records["source"] = spec.name
+    records["department"] = spec.department
+    records["source_file"] = source_file
+    records["row_key"] = (records["file_sha256"].str.slice(0, 16) + ":" + records["sheet"].astype("string")
+                          + ":" + records["row_number"].astype("string"))
+    canonical = [f.name for f in ENTITIES[spec.entity]] + (["township_code"] if "township" in records else [])
+    for column in canonical:
+        if column not in records:
+            records[column] = pd.NA
+    return records[list(LINEAGE_COLUMNS) + ["row_key"] + canonical + ["_bad_fields"]]
+
+
+def _empty_sheet_records(spec: SourceSpec) -> pd.DataFrame:
+    return pd.DataFrame(columns=["row_number", "sheet", "_bad_fields"])
+
+
+def empty_records(entity: str) -> pd.DataFrame:
+    columns = list(LINEAGE_COLUMNS) + ["row_key"] + [f.name for f in ENTITIES[entity]] + ["_bad_fields"]
+    if any(f.name == "township" for f in ENTITIES[entity]):
+        columns.insert(-1, "township_code")
+    return pd.DataFrame(columns=columns)
+
+
+def empty_problems() -> pd.DataFrame:
+    return pd.DataFrame(columns=list(PROBLEM_COLUMNS))
+
+
+def empty_totals() -> pd.DataFrame:
+    return pd.DataFrame(columns=["source", "source_file", "sheet", "row_number", "field", "declared", "summed"])

@@ -1,0 +1,227 @@
+"""The warehouse: a DuckDB file by default, PostgreSQL in production, chosen by the URL in settings.
+
+Both back-ends offer the same small interface; bulk loads never insert row by row
+(DuckDB scans the DataFrame through Arrow, PostgreSQL receives COPY).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy.engine import make_url
+
+SCHEMAS = ("landing", "clean", "quarantine", "audit")
+
+
+def _sql_type(series: pd.Series, dialect: str) -> str:
+    kind = series.dtype.kind
+    if str(series.dtype) == "boolean" or kind == "b":
+        return "BOOLEAN"
+    if kind in "iu" or str(series.dtype).startswith(("Int", "UInt")):
+        return "BIGINT"
+    if kind == "f" or str(series.dtype).startswith("Float"):
+        return "DOUBLE PRECISION" if dialect == "postgres" else "DOUBLE"
+    if kind == "M":
+        return "TIMESTAMP"
+    return "TEXT"
+
+
+class Warehouse:
+    """Common operations; subclasses provide a connection and a bulk loader."""
+
+    dialect = ""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    @staticmethod
+    def from_url(url: str) -> Warehouse:
+        scheme = url.split(":", 1)[0]
+        if scheme == "duckdb":
+            return DuckDBWarehouse(url)
+        if scheme.startswith("postgres"):
+            return PostgresWarehouse(url)
+        raise ValueError(f"unsupported warehouse URL {url!r}: use duckdb:///path/file.duckdb or postgresql+psycopg2://…")
+
+    # -- reading -------------------------------------------------------------------------
+    def query(self, sql: str, params: dict | None = None) -> pd.DataFrame:
+        with self.connect() as con:
+            return self._query(con, sql, params)
+
+    def table_exists(self, schema: str, table: str) -> bool:
+        sql = ("select count(*) as n from information_schema.tables "
+               f"where table_schema = '{schema}' and table_name = '{table}'")
+        return int(self.query(sql)["n"].iloc[0]) > 0
+
+    def read_table(self, schema: str, table: str, where: str = "") -> pd.DataFrame:
+        return self.query(f'select * from {schema}."{table}"' + (f" where {where}" if where else ""))
+
+    # -- writing -------------------------------------------------------------------------
+    def replace_table(self, schema: str, table: str, frame: pd.DataFrame) -> int:
+        """Swap in a new version of a table in one transaction: readers see the old or the new, never half."""
+        with self.transaction() as con:
+            self._ensure_schema(con, schema)
+            staging = f"{table}__new"
+            self._execute(con, f'drop table if exists {schema}."{staging}"')
+            self._create(con, schema, staging, frame)
+            self._load(con, schema, staging, frame)
+            self._execute(con, f'drop table if exists {schema}."{table}"')
+            self._execute(con, f'alter table {schema}."{staging}" rename to "{table}"')
+        return len(frame)
+
+    def append(self, schema: str, table: str, frame: pd.DataFrame, delete_where: str | None = None) -> int:
+        """Append rows (creating the table, or adding new columns, as needed), optionally replacing a slice."""
+        with self.transaction() as con:
+            self._ensure_schema(con, schema)
+            if not self._exists(con, schema, table):
+                self._create(con, schema, table, frame)
+            else:
+                existing = set(self._columns(con, schema, table))
+                for column in frame.columns:
+                    if column not in existing:
+                        self._execute(con, f'alter table {schema}."{table}" add column "{column}" {_sql_type(frame[column], self.dialect)}')
+            if delete_where:
+                self._execute(con, f'delete from {schema}."{table}" where {delete_where}')
+            if len(frame):
+                self._load(con, schema, table, frame)
+        return len(frame)
+
+    def execute(self, sql: str) -> None:
+        with self.transaction() as con:
+            self._execute(con, sql)
+
+    def _create(self, con, schema, table, frame):
+        columns = ", ".join(f'"{c}" {_sql_type(frame[c], self.dialect)}' for c in frame.columns)
+        self._execute(con, f'create table {schema}."{table}" ({columns})')
+
+    def _exists(self, con, schema, table) -> bool:
+        sql = ("select count(*) from information_schema.tables "
+               f"where table_schema = '{schema}' and table_name = '{table}'")
+        return int(self._query(con, sql).iloc[0, 0]) > 0
+
+    def _columns(self, con, schema, table) -> list[str]:
+        sql = ("select column_name from information_schema.columns "
+               f"where table_schema = '{schema}' and table_name = '{table}' order by ordinal_position")
+        return self._query(con, sql)["column_name"].tolist()
+
+    def _ensure_schema(self, con, schema):
+        self._execute(con, f"create schema if not exists {schema}")
+
+    @property
+    def display_url(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+
+class DuckDBWarehouse(Warehouse):
+    dialect = "duckdb"
+
+    @property
+    def path(self) -> Path:
+        return Path(self.url.removeprefix("duckdb:///"))
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator:
+        import duckdb
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(self.path))
+        try:
+            yield con
+        finally:
+            con.close()  # dbt opens the same file in another process: never hold it open
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator:
+        with self.connect() as con:
+            con.execute("begin transaction")
+            try:
+                yield con
+                con.execute("commit")
+            except BaseException:
+                con.execute("rollback")
+                raise
+
+    def _execute(self, con, sql):
+        con.execute(sql)
+
+    def _query(self, con, sql, params=None):
+        return con.execute(sql, params or {}).df() if params else con.execute(sql).df()
+
+    def _load(self, con, schema, table, frame):
+        con.register("_incoming", _arrow_friendly(frame))
+        try:
+            columns = ", ".join(f'"{c}"' for c in frame.columns)
+            con.execute(f'insert into {schema}."{table}" ({columns}) select {columns} from _incoming')
+        finally:
+            con.unregister("_incoming")
+
+
+class PostgresWarehouse(Warehouse):
+    dialect = "postgres"
+
+    def __init__(self, url: str):
+        super().__init__(url)
+        parsed = make_url(url)
+        # SQLAlchemy 2.1 picks psycopg 3 for a bare postgresql:// URL; this project uses psycopg2.
+        self.sqlalchemy_url = parsed.set(drivername="postgresql+psycopg2")
+        self._engine = None
+
+    @property
+    def engine(self):
+        if self._engine is None:
+            from sqlalchemy import create_engine
+
+            self._engine = create_engine(self.sqlalchemy_url, pool_pre_ping=True)
+        return self._engine
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator:
+        raw = self.engine.raw_connection()
+        try:
+            yield raw
+            raw.commit()
+        finally:
+            raw.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator:
+        raw = self.engine.raw_connection()
+        try:
+            yield raw
+            raw.commit()
+        except BaseException:
+            raw.rollback()
+            raise
+        finally:
+            raw.close()
+
+    def _execute(self, con, sql):
+        with con.cursor() as cur:
+            cur.execute(sql)
+
+    def _query(self, con, sql, params=None):
+        with con.cursor() as cur:
+            cur.execute(sql, params)
+            columns = [d[0] for d in cur.description]
+            return pd.DataFrame(cur.fetchall(), columns=columns)
+
+    def _load(self, con, schema, table, frame):
+        buffer = io.StringIO()
+        frame.to_csv(buffer, index=False, header=False, na_rep="\\N", date_format="%Y-%m-%d %H:%M:%S")
+        buffer.seek(0)
+        columns = ", ".join(f'"{c}"' for c in frame.columns)
+        with con.cursor() as cur:
+            cur.copy_expert(f"copy {schema}.\"{table}\" ({columns}) from stdin with (format csv, null '\\N')", buffer)
+
+
+def _arrow_friendly(frame: pd.DataFrame) -> pd.DataFrame:
+    """Object columns holding text become pandas strings so DuckDB types them as VARCHAR."""
+    out = frame.copy(deep=False)
+    for column in out.columns:
+        if out[column].dtype == object:
+            out[column] = out[column].astype("string")
+    return out
