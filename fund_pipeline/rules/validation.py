@@ -36,8 +36,12 @@ class CompiledCheck:
 def _context():
     import logging
 
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    return gx.get_context(mode="ephemeral")
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # keep run logs readable
+    return context
 
 
 def _resolve(value, thresholds: dict):

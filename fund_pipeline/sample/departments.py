@@ -417,7 +417,7 @@ def _write_relocation(ctx, year, r) -> pd.DataFrame:
 
 def policy_subsidies(ctx: SampleContext) -> None:
     """惠农补贴 to every rural household, one file per township and year: the bulk of a county-year's rows."""
-    rng, hh = ctx.rng, ctx.county.households
+    hh = ctx.county.households
     items = pd.DataFrame(POLICY_ITEMS, columns=["item", "month", "rate"])
     for year in ctx.years:
         for township, group in hh.groupby("township", sort=True):

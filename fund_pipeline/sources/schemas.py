@@ -165,9 +165,16 @@ def conform(entity: str, frame: pd.DataFrame) -> pd.DataFrame:
     """Give every canonical and lineage column its warehouse type, so even an empty table has the right columns."""
     out = frame.copy()
     for f in ENTITIES[entity]:
+        dtype = _DTYPES[f.type]
         if f.name not in out:
-            out[f.name] = pd.NA
-        out[f.name] = out[f.name].astype(_DTYPES[f.type]) if f.type != "date" else pd.to_datetime(out[f.name])
+            out[f.name] = pd.Series(index=out.index, dtype=dtype)
+        elif f.type == "date":
+            out[f.name] = pd.to_datetime(out[f.name], errors="coerce")
+        elif dtype in ("float64", "Int64"):
+            numbers = pd.to_numeric(out[f.name], errors="coerce")
+            out[f.name] = numbers.astype("Float64").astype(dtype) if dtype == "Int64" else numbers.astype(dtype)
+        else:
+            out[f.name] = out[f.name].astype(dtype)
     for column in ("source", "department", "source_file", "file_sha256", "sheet", "row_key"):
         if column in out:
             out[column] = out[column].astype("string")

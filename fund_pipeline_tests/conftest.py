@@ -1,0 +1,64 @@
+"""Shared fixtures: a small sample county with planted violations, and one whole-pipeline run on DuckDB."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fund_pipeline.sample import generate
+from fund_pipeline.settings import Settings
+
+SCALE = 0.005
+SEED = 20150805
+
+
+@pytest.fixture(scope="session")
+def sample_inbox(tmp_path_factory) -> Path:
+    inbox = tmp_path_factory.mktemp("inbox")
+    generate(inbox, seed=SEED, scale=SCALE, plant_violations=True)
+    return inbox
+
+
+@pytest.fixture(scope="session")
+def expected_findings(sample_inbox) -> pd.DataFrame:
+    return pd.read_csv(sample_inbox / "expected_findings.csv", dtype={"row_number": "Int64"})
+
+
+@pytest.fixture(scope="session")
+def dagster_home(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("dagster_home")
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def run_on(url: str, inbox: Path, reports: Path):
+    from fund_pipeline.pipeline.runner import run_pipeline
+
+    settings = Settings.from_env().with_overrides(inbox=inbox, warehouse_url=url, reports_dir=reports)
+    return run_pipeline(settings)
+
+
+@pytest.fixture(scope="session")
+def duckdb_run(sample_inbox, dagster_home, tmp_path_factory):
+    """The whole pipeline, materialised for real on the sample county, into a DuckDB file."""
+    work = tmp_path_factory.mktemp("duckdb_run")
+    url = f"duckdb:///{work / 'warehouse.duckdb'}"
+    outcome = run_on(url, sample_inbox, work / "reports")
+    assert outcome.success, outcome.error
+    return outcome, url, work / "reports"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """A PostgreSQL database for the tests (FUND_PIPELINE_TEST_PG_URL, set by `make test` / .ci/run).
+    Skipped on a machine without a server; in CI a missing server is a failure, never a skip."""
+    url = os.environ.get("FUND_PIPELINE_TEST_PG_URL")
+    if not url:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but FUND_PIPELINE_TEST_PG_URL is not set: PostgreSQL tests must run in CI")
+        pytest.skip("no PostgreSQL server (set FUND_PIPELINE_TEST_PG_URL or install Debian's postgresql)")
+    return url

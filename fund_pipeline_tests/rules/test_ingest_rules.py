@@ -1,0 +1,98 @@
+"""INGEST-FILE, INGEST-SHEET, INGEST-HEADER, INGEST-VALUE, INGEST-REQUIRED, INGEST-TOTAL — data integrity
+rules of ingestion (no policy clause): every problem names the file, sheet, row and column."""
+
+from fund_pipeline.rules.catalogue import load_catalogue
+from fund_pipeline.sources.reader import read_source
+from fund_pipeline.sources.spec import layout_by_name
+from fund_pipeline_tests.xlsx_helpers import TRANSPORT_HEADER, transport_row, write_sheet
+
+SPEC = layout_by_name("transport_disbursements")
+FILE = "交通运输局/2016年交通扶贫资金拨付台账.xlsx"
+
+
+def _read(inbox):
+    return read_source(SPEC, inbox)
+
+
+def test_ingest_rules_are_integrity_rules_without_clause():
+    for rule_id in ("INGEST-FILE", "INGEST-SHEET", "INGEST-HEADER", "INGEST-VALUE", "INGEST-REQUIRED", "INGEST-TOTAL"):
+        assert load_catalogue().rule(rule_id).clause is None
+
+
+def test_a_well_formed_sheet_has_no_problems(tmp_path):
+    write_sheet(tmp_path / FILE, [transport_row(1), transport_row(2)], total=["合计"] + [None] * 6 + [25.0, None, None])
+    read = _read(tmp_path)
+    assert read.problems.empty
+    assert read.records["row_number"].tolist() == [3, 4]
+    assert read.records["amount"].tolist() == [125_000.0, 125_000.0]
+
+
+def test_ingest_file_not_a_workbook(tmp_path):
+    (tmp_path / FILE).parent.mkdir(parents=True)
+    (tmp_path / FILE).write_text("这不是Excel文件", encoding="utf-8")
+    problem = _read(tmp_path).problems.iloc[0]
+    assert problem["rule_id"] == "INGEST-FILE"
+    assert problem["source_file"] == FILE
+    assert FILE in problem["message"]
+
+
+def test_ingest_sheet_missing(tmp_path):
+    write_sheet(tmp_path / FILE, [transport_row(1)], sheet="Sheet2")
+    problem = _read(tmp_path).problems.iloc[0]
+    assert problem["rule_id"] == "INGEST-SHEET"
+    assert "拨付台账" in problem["message"] and "Sheet2" in problem["message"]
+
+
+def test_ingest_header_unknown_column_is_named_not_guessed(tmp_path):
+    header = TRANSPORT_HEADER[:-1] + ["经办人"]
+    write_sheet(tmp_path / FILE, [transport_row(1)], header=header)
+    read = _read(tmp_path)
+    problem = read.problems.iloc[0]
+    assert (problem["rule_id"], problem["sheet"], problem["row_number"], problem["column_name"]) == \
+        ("INGEST-HEADER", "拨付台账", 2, "经办人")
+    assert "第2行第J列" in problem["message"]
+    assert read.records.empty
+
+
+def test_ingest_header_missing_required_column(tmp_path):
+    header = [h for h in TRANSPORT_HEADER if h != "资金渠道"]
+    write_sheet(tmp_path / FILE, [[v for h, v in zip(TRANSPORT_HEADER, transport_row(1), strict=True) if h != "资金渠道"]],
+                header=header)
+    problem = _read(tmp_path).problems.iloc[0]
+    assert problem["rule_id"] == "INGEST-HEADER"
+    assert "缺少必需列「资金渠道」" in problem["message"]
+
+
+def test_ingest_value_text_in_an_amount_column(tmp_path):
+    write_sheet(tmp_path / FILE, [transport_row(1), transport_row(2, **{"拨付金额(万元)": "待定"})])
+    read = _read(tmp_path)
+    problem = read.problems.iloc[0]
+    assert (problem["rule_id"], problem["sheet"], problem["row_number"], problem["column_name"], problem["value"]) == \
+        ("INGEST-VALUE", "拨付台账", 4, "拨付金额(万元)", "待定")
+    assert "第4行第H列" in problem["message"]
+    assert read.records["_bad_fields"].tolist() == ["", "amount,"]
+
+
+def test_ingest_value_accepts_units_and_notes_in_cells(tmp_path):
+    write_sheet(tmp_path / FILE, [transport_row(1, **{"拨付金额(万元)": "20万元"}),
+                                  transport_row(2, **{"拨付金额(万元)": "10(其中灾情因素6万元)"}),
+                                  transport_row(3, **{"拨付金额(万元)": "1,500元"})])
+    read = _read(tmp_path)
+    assert read.problems.empty
+    assert read.records["amount"].tolist() == [200_000.0, 100_000.0, 1_500.0]
+
+
+def test_ingest_required_empty_cell(tmp_path):
+    write_sheet(tmp_path / FILE, [transport_row(1, 村=None)])
+    problem = _read(tmp_path).problems.iloc[0]
+    assert (problem["rule_id"], problem["row_number"], problem["column_name"]) == ("INGEST-REQUIRED", 3, "村")
+
+
+def test_ingest_total_row_that_does_not_match_the_rows(tmp_path):
+    from fund_pipeline.pipeline.ingest import total_findings
+
+    write_sheet(tmp_path / FILE, [transport_row(1), transport_row(2)], total=["合计"] + [None] * 6 + [30.0, None, None])
+    findings = total_findings(_read(tmp_path), load_catalogue())
+    assert findings[["rule_id", "sheet", "row_number"]].values.tolist() == [["INGEST-TOTAL", "拨付台账", 5]]
+    write_sheet(tmp_path / FILE, [transport_row(1), transport_row(2)], total=["合计"] + [None] * 6 + [25.0, None, None])
+    assert total_findings(_read(tmp_path), load_catalogue()).empty

@@ -1,0 +1,92 @@
+"""The whole pipeline materialised for real on the sample county, on the embedded DuckDB default."""
+
+import duckdb
+import pandas as pd
+import pytest
+
+from fund_pipeline.rules.catalogue import load_catalogue
+
+
+@pytest.fixture(scope="module")
+def warehouse(duckdb_run):
+    _, url, _ = duckdb_run
+    con = duckdb.connect(url.removeprefix("duckdb:///"), read_only=True)
+    yield con
+    con.close()
+
+
+def test_run_publishes_the_fund_flow_mart_with_lineage(warehouse):
+    flow = warehouse.execute("select * from marts.fund_flow").df()
+    assert len(flow) > 100
+    assert flow[["channel_name", "project_code", "source_file", "sheet", "row_number"]].notna().all().all()
+    assert flow["household_id"].notna().any() and flow["village_code"].notna().all()
+    years = warehouse.execute("select fiscal_year from marts.county_year_measures order by 1").df()["fiscal_year"]
+    assert years.tolist() == [2015, 2016, 2017]
+
+
+def test_findings_are_exactly_the_planted_violations(warehouse, expected_findings, duckdb_run):
+    outcome, _, _ = duckdb_run
+    found = warehouse.execute(
+        "select rule_id, source, source_file, sheet, row_number from audit.validation_findings where run_id = ?",
+        [outcome.run_id]).df()
+    found = found[found["rule_id"].isin(set(expected_findings["rule_id"]))]
+    key = ["rule_id", "source", "source_file", "sheet", "row_number"]
+    found = found.astype({"row_number": "Int64"}).sort_values(key).reset_index(drop=True)
+    expected = expected_findings.sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(found[key], expected[key], check_dtype=False)
+
+
+def test_every_landed_row_is_published_or_quarantined(warehouse, duckdb_run):
+    outcome, _, _ = duckdb_run
+    rec = warehouse.execute("select * from audit.row_reconciliation where run_id = ?", [outcome.run_id]).df()
+    assert rec["reconciles"].all() and len(rec) == 15
+    for entity, group in rec.groupby("entity"):
+        published = warehouse.execute(f"select source, count(*) n from clean.{entity} group by 1").df()
+        quarantined = warehouse.execute(f"select source, count(*) n from quarantine.{entity} group by 1").df()
+        for row in group.itertuples():
+            landed = warehouse.execute(f"select count(*) from landing.{row.source}").fetchone()[0]
+            p = published.loc[published["source"] == row.source, "n"].sum()
+            q = quarantined.loc[quarantined["source"] == row.source, "n"].sum()
+            assert landed == p + q == row.landed, (entity, row.source)
+
+
+def test_quarantined_rows_carry_their_reasons(warehouse):
+    q = warehouse.execute("select quarantine_rules, quarantine_reasons from quarantine.disbursements").df()
+    assert len(q) > 0 and q["quarantine_rules"].str.len().gt(0).all() and q["quarantine_reasons"].notna().all()
+    assert set(",".join(q["quarantine_rules"]).replace("INGEST:", "").split(",")) >= {"AMOUNT-POSITIVE", "TARGETED"}
+
+
+def test_findings_history_is_kept_across_runs(warehouse, duckdb_run):
+    outcome, _, _ = duckdb_run
+    rows = warehouse.execute("select distinct run_id, catalogue_version from audit.validation_findings").df()
+    assert outcome.run_id in set(rows["run_id"])
+    assert set(rows["catalogue_version"]) == {load_catalogue().version}
+
+
+def test_one_asset_check_per_rule_reported(duckdb_run):
+    outcome, _, _ = duckdb_run
+    planted = {"AMOUNT_POSITIVE", "CHANNEL", "DATE_IN_YEAR", "DIRECT_PAY", "DUPLICATE_PAYMENT", "FISCAL_20",
+               "ID_CHECKSUM", "INGEST_VALUE", "MICROCREDIT", "PUBLICITY", "TARGETED", "VILLAGE_KNOWN"}
+    assert set(outcome.failed_checks) == planted
+
+
+def test_report_files_are_written_and_mask_identifiers(duckdb_run, warehouse):
+    outcome, _, reports = duckdb_run
+    html = (reports / "latest" / "审计报告.html").read_text(encoding="utf-8")
+    assert "规则汇总" in html and "FISCAL-20" in html
+    excel = pd.read_excel(reports / "latest" / "审计报告.xlsx", sheet_name=None)
+    assert set(excel) >= {"汇总", "问题明细", "县级指标", "行数核对"}
+    ids = warehouse.execute("select household_id from clean.household_payments limit 50").df()["household_id"]
+    for text in [html, excel["问题明细"].to_csv()]:
+        assert not any(i in text for i in ids)
+    assert "**********" in excel["问题明细"].to_csv()
+
+
+def test_report_measures_equal_a_query_on_the_published_mart(duckdb_run, warehouse):
+    _, _, reports = duckdb_run
+    measures = pd.read_excel(reports / "latest" / "审计报告.xlsx", sheet_name="县级指标")
+    reported = measures[(measures["规则编号"] == "FISCAL-20") & (measures["年度"] == 2016)]["实测值"].iloc[0]
+    queried = warehouse.execute(
+        "select poverty_allocation / new_fiscal_revenue from marts.county_year_measures where fiscal_year = 2016"
+    ).fetchone()[0]
+    assert reported == pytest.approx(queried, rel=1e-9)

@@ -1,0 +1,57 @@
+"""The sample county: deterministic by seed, real township codes, money that adds up, totals that match."""
+
+import pandas as pd
+
+from fund_pipeline.reference import townships
+from fund_pipeline.sample import generate
+from fund_pipeline.sources.reader import read_source
+from fund_pipeline.sources.spec import layout_by_name, load_layouts
+
+
+def _read(inbox, source):
+    return read_source(layout_by_name(source), inbox).records
+
+
+def test_same_seed_same_data(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    generate(a, seed=11, scale=0.003, years=(2016,))
+    generate(b, seed=11, scale=0.003, years=(2016,))
+    for source in ("agriculture_policy_subsidies", "poverty_projects", "water_disbursements"):
+        left, right = _read(a, source), _read(b, source)
+        pd.testing.assert_frame_equal(left.drop(columns=["file_sha256", "row_key"]), right.drop(columns=["file_sha256", "row_key"]))
+
+
+def test_registers_use_the_real_townships(sample_inbox):
+    villages = _read(sample_inbox, "poverty_villages")
+    assert set(villages["township_code"]) == {t.code for t in townships()}
+    assert len(villages) == 284 and villages["is_poor_village"].sum() == 128
+    assert villages["village"].str.contains("屲").any()  # rare characters survive the round trip
+
+
+def test_every_total_row_equals_the_sum_of_the_rows_read(sample_inbox):
+    checked = 0
+    for spec in load_layouts():
+        totals = read_source(spec, sample_inbox).totals
+        checked += len(totals)
+        off = totals[(totals["declared"] - totals["summed"]).abs() > 1.0]
+        assert off.empty, off.to_string()
+    assert checked > 30
+
+
+def test_budgets_within_receipts_and_payments_within_budgets(sample_inbox):
+    receipts = _read(sample_inbox, "finance_receipts").groupby(["fiscal_year", "channel_name"])["amount"].sum()
+    projects = _read(sample_inbox, "poverty_projects")
+    budgets = projects.groupby(["fiscal_year", "channel_name"])["budget"].sum()
+    assert (budgets <= receipts.reindex(budgets.index) + 1).all()
+    paid = pd.concat([_read(sample_inbox, s) for s in ("transport_disbursements", "agriculture_disbursements")])
+    paid = paid[paid["amount"] > 0].groupby("project_code")["amount"].sum()
+    budget = projects.set_index("project_code")["budget"]
+    assert (paid <= budget.reindex(paid.index) + 1).all()
+
+
+def test_scale_reaches_a_county_year_of_about_a_million_payment_rows():
+    from fund_pipeline.sample.county import build_county
+    from fund_pipeline.sample.departments import POLICY_ITEMS
+
+    households = len(build_county(1, 1.0).households)
+    assert 900_000 <= households * len(POLICY_ITEMS) <= 1_100_000
