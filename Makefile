@@ -9,6 +9,7 @@ SCALE ?= 0.02
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export FUND_PIPELINE_DATA_DIR ?= $(CURDIR)/$(DATA)
 export DO_NOT_TRACK = 1
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: all venv sample run dev test test-fast lint bench clean
 

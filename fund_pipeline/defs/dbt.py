@@ -17,7 +17,7 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 def ensure_manifest() -> None:
     """Parse the dbt project when no manifest exists yet (a fresh clone); `dagster dev` re-parses on its own."""
     if not dbt_project.manifest_path.exists():
-        dbt_project.preparer.prepare(dbt_project)
+        dbt_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
     else:
         dbt_project.prepare_if_dev()
 
@@ -48,7 +48,7 @@ def build_dbt_assets() -> dg.AssetsDefinition:
 
 def dbt_resource() -> DbtCliResource:
     # The dbt beside this interpreter, so the venv's dbt runs even when the venv is not activated.
-    executable = Path(sys.executable).parent / "dbt"
+    executable = Path(sys.prefix) / "bin" / "dbt"
     return DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR),
                           dbt_executable=str(executable) if executable.exists() else "dbt")
 
