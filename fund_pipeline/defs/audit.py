@@ -42,7 +42,8 @@ def policy_measures(context: dg.AssetExecutionContext, fund: FundPipelineResourc
         rules = catalogue.for_target(target)
         findings, _ = evaluate(target, frame, rules, catalogue, context.run_id)
         all_findings.append(findings)
-        all_measures.append(aggregate_measures(frame, rules, findings))
+        if target == "county_year_measures":
+            all_measures.append(aggregate_measures(frame, rules, findings))
         replace_findings(warehouse, findings, context.run_id, target=target)
     measures = pd.concat(all_measures, ignore_index=True).assign(run_id=context.run_id)
     warehouse.append("audit", "policy_measures", measures,
@@ -57,8 +58,10 @@ def check_name(rule: Rule) -> str:
     return rule.id.replace("-", "_")
 
 
-def _check_result(rule: Rule, row: pd.Series, examples: pd.DataFrame) -> dg.AssetCheckResult:
-    severity = dg.AssetCheckSeverity.ERROR if rule.severity == "error" else dg.AssetCheckSeverity.WARN
+def _check_result(rule: Rule, row: pd.Series, examples: pd.DataFrame, severities: set[str]) -> dg.AssetCheckResult:
+    """ERROR when an error-severity finding exists (or could, for a passing rule), WARN for warnings only."""
+    is_error = "error" in severities or (not severities and rule.has_error_in_any_year())
+    severity = dg.AssetCheckSeverity.ERROR if is_error else dg.AssetCheckSeverity.WARN
     return dg.AssetCheckResult(
         check_name=check_name(rule), passed=bool(row["passed"]), severity=severity,
         metadata={
@@ -94,7 +97,8 @@ def validation_findings(context: dg.AssetExecutionContext, fund: FundPipelineRes
         row = summary.set_index("rule_id").loc[rule.id]
         examples = findings[findings["rule_id"] == rule.id].head(5) if len(findings) else pd.DataFrame()
         examples = examples.reindex(columns=["source_file", "sheet", "row_number", "column_name", "value", "message"])
-        results.append(_check_result(rule, row, examples))
+        severities = set(findings.loc[findings["rule_id"] == rule.id, "severity"]) if len(findings) else set()
+        results.append(_check_result(rule, row, examples, severities))
     return dg.MaterializeResult(
         metadata={"findings": len(findings), "rules_failed": int((~summary["passed"]).sum()),
                   "errors": int((findings["severity"] == "error").sum()) if len(findings) else 0},

@@ -14,12 +14,19 @@ from fund_pipeline.settings import DBT_PROJECT_DIR
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 
+def _manifest_is_stale() -> bool:
+    manifest = dbt_project.manifest_path
+    if not manifest.exists():
+        return True
+    sources = [p for folder in ("models", "macros") for p in (DBT_PROJECT_DIR / folder).rglob("*") if p.is_file()]
+    sources.append(DBT_PROJECT_DIR / "dbt_project.yml")
+    return max(p.stat().st_mtime for p in sources) > manifest.stat().st_mtime
+
+
 def ensure_manifest() -> None:
-    """Parse the dbt project when no manifest exists yet (a fresh clone); `dagster dev` re-parses on its own."""
-    if not dbt_project.manifest_path.exists():
+    """Parse the dbt project when there is no manifest yet (a fresh clone) or a model changed since."""
+    if _manifest_is_stale():
         dbt_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
-    else:
-        dbt_project.prepare_if_dev()
 
 
 class FundDbtTranslator(DagsterDbtTranslator):

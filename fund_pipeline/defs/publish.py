@@ -18,7 +18,7 @@ from fund_pipeline.sources.spec import SourceSpec, load_layouts
 from fund_pipeline.warehouse import Warehouse
 
 # Registers come first: other entities are checked against them.
-REGISTER_ORDER = ("villages", "poor_households")
+REGISTER_ORDER = ("villages", "poor_households", "projects")
 ENTITY_DESCRIPTIONS = {
     "villages": "The register of administrative villages and which are poor villages.",
     "poor_households": "The register of poor households (建档立卡).",
@@ -30,6 +30,9 @@ ENTITY_DESCRIPTIONS = {
     "loans": "Poverty microloans.",
     "mutual_aid": "Village mutual-aid funds.",
     "audits": "Project audit records.",
+    "student_loans": "Student credit loans (生源地信用助学贷款).",
+    "village_doctor_subsidies": "Monthly subsidies to village doctors.",
+    "illness_claims": "Serious-illness insurance claims of residents.",
 }
 
 
@@ -44,7 +47,12 @@ def load_references(warehouse: Warehouse, upto: str | None = None) -> References
     poor = frozenset()
     if upto != "poor_households" and warehouse.table_exists("clean", "poor_households"):
         poor = frozenset(warehouse.query("select household_id from clean.poor_households")["household_id"].dropna())
-    return References(villages=villages, poor_household_ids=poor)
+    # Every project in the library counts as known, even one held in quarantine for its own faults.
+    projects = frozenset()
+    if upto not in ("poor_households", "projects"):
+        projects = frozenset(c for schema in ("clean", "quarantine") if warehouse.table_exists(schema, "projects")
+                             for c in warehouse.query(f"select project_code from {schema}.projects")["project_code"].dropna())
+    return References(villages=villages, poor_household_ids=poor, project_codes=projects)
 
 
 def _landed(warehouse: Warehouse, entity: str, specs: list[SourceSpec]) -> pd.DataFrame:

@@ -65,7 +65,8 @@ def _positions(findings: pd.DataFrame, frame: pd.DataFrame) -> pd.Series:
 
 def _derived_to_keep(entity: str, frame: pd.DataFrame, landed: pd.DataFrame) -> list[str]:
     """Derived columns that the marts use (codes and register flags), not the rules' helper columns."""
-    wanted = ["village_code", "village_is_poor", "is_special_channel", "household_registered_poor", "borrower_registered_poor"]
+    wanted = ["village_code", "village_is_poor", "is_special_channel", "household_registered_poor", "borrower_registered_poor",
+              "project_known"]
     return [c for c in wanted if c in frame.columns and c not in landed.columns]
 
 

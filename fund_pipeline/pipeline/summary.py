@@ -11,26 +11,35 @@ def aggregate_measures(frame: pd.DataFrame, rules: list[Rule], findings: pd.Data
     """One row per rule and fiscal year: the measured value of the rule's first check against its threshold."""
     rows = []
     for rule in rules:
-        check = rule.checks[0]
-        column = check.params["column"]
-        bound = "min_value" if "min_value" in check.params else "max_value"
         failed_years = set(findings.loc[findings["rule_id"] == rule.id, "fiscal_year"].dropna().astype(int))
-        for year, value in zip(frame["fiscal_year"], frame[column], strict=True):
-            if pd.isna(year):
+        for check in rule.checks_for("county_year_measures"):
+            if check.expect != "between":
                 continue
-            raw = check.params.get(bound)
-            threshold = rule.thresholds_for(int(year))[raw[1:]] if isinstance(raw, str) else raw
-            rows.append({"fiscal_year": int(year), "rule_id": rule.id, "measure": column,
-                         "value": None if pd.isna(value) else float(value), "threshold": float(threshold),
-                         "bound": bound, "passed": int(year) not in failed_years})
+            column = check.params["column"]
+            bound = "min_value" if "min_value" in check.params else "max_value"
+            for year, value in zip(frame["fiscal_year"], frame[column], strict=True):
+                if pd.isna(year):
+                    continue
+                raw = check.params.get(bound)
+                threshold = rule.thresholds_for(int(year))[raw[1:]] if isinstance(raw, str) else raw
+                rows.append({"fiscal_year": int(year), "rule_id": rule.id, "measure": column,
+                             "value": None if pd.isna(value) else float(value), "threshold": float(threshold),
+                             "bound": bound, "passed": int(year) not in failed_years})
     return pd.DataFrame(rows, columns=["fiscal_year", "rule_id", "measure", "value", "threshold", "bound", "passed"])
+
+
+def _format(value) -> str:
+    if pd.isna(value):
+        return "无数据"
+    if abs(value) <= 1.5:
+        return f"{value:.2%}"
+    return f"{value:,.0f}"
 
 
 def _measured(rule: Rule, rule_findings: pd.DataFrame, measures: pd.DataFrame) -> str:
     if not measures.empty and rule.id in set(measures["rule_id"]):
         m = measures[measures["rule_id"] == rule.id].sort_values("fiscal_year")
-        return ";".join(f"{int(y)}年 {v:.2%}" if pd.notna(v) and abs(v) <= 10 else f"{int(y)}年 {v}"
-                        for y, v in zip(m["fiscal_year"], m["value"], strict=True))
+        return ";".join(f"{int(y)}年 {_format(v)}" for y, v in zip(m["fiscal_year"], m["value"], strict=True))
     return f"{len(rule_findings)} 处不符合" if len(rule_findings) else "全部符合"
 
 

@@ -24,6 +24,7 @@ class Check:
     params: dict
     where: dict = field(default_factory=dict)
     report_column: str | None = None
+    target: str | None = None  # the entity or mart this check reads, when not the rule's own target
 
     @property
     def column(self) -> str | None:
@@ -42,6 +43,17 @@ class Rule:
     thresholds: dict = field(default_factory=dict)
     thresholds_by_year: dict = field(default_factory=dict)  # {first year: {param: value}}
     checks: tuple[Check, ...] = ()
+
+    def checks_for(self, target: str) -> list[Check]:
+        return [c for c in self.checks if (c.target or self.target) == target]
+
+    @property
+    def check_targets(self) -> set[str]:
+        return {c.target or self.target for c in self.checks}
+
+    def severity_for(self, year: int | None) -> str:
+        """A rule may become stricter from a year on (MUTUAL-AID: a warning before 2017, an error from 2017)."""
+        return self.thresholds_for(year).get("severity", self.severity)
 
     def thresholds_for(self, year: int | None) -> dict:
         """Thresholds in force in a fiscal year: the base values, overridden by every change up to that year."""
@@ -65,6 +77,9 @@ class Rule:
             parts.append(f"自{year}年起 " + ", ".join(f"{k}={v}" for k, v in changes.items()))
         return "; ".join(parts)
 
+    def has_error_in_any_year(self) -> bool:
+        return self.severity == "error" or any(v.get("severity") == "error" for v in self.thresholds_by_year.values())
+
 
 @dataclass(frozen=True)
 class Catalogue:
@@ -79,11 +94,12 @@ class Catalogue:
         raise KeyError(rule_id)
 
     def for_target(self, target: str) -> list[Rule]:
-        return [r for r in self.rules if r.target == target]
+        """Rules with at least one check reading this target."""
+        return [r for r in self.rules if target in r.check_targets]
 
     @property
     def targets(self) -> list[str]:
-        return sorted({r.target for r in self.rules if not r.is_ingest})
+        return sorted({t for r in self.rules if not r.is_ingest for t in r.check_targets})
 
 
 def _check(raw: dict, rule_id: str) -> Check:
@@ -93,7 +109,8 @@ def _check(raw: dict, rule_id: str) -> Check:
         raise CatalogueError(f"{rule_id}: unknown check kind {kind!r}; known: {EXPECTATION_KINDS}")
     where = raw.pop("where", {}) or {}
     report = raw.pop("report_column", None)
-    return Check(kind, raw, where, report)
+    target = raw.pop("target", None)
+    return Check(kind, raw, where, report, target)
 
 
 def parse_catalogue(raw: dict) -> Catalogue:

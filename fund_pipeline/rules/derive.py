@@ -18,16 +18,19 @@ from fund_pipeline.reference import channel_purposes, channels
 class References:
     """The county registers, as published: villages with codes and poor flags, and poor households."""
 
-    villages: pd.DataFrame  # township_code, village, village_code, is_poor_village
+    villages: pd.DataFrame  # township_code, village, village_code, is_poor_village, population
     poor_household_ids: frozenset
+    project_codes: frozenset = frozenset()
 
     @classmethod
     def empty(cls) -> References:
-        return cls(pd.DataFrame(columns=["township_code", "village", "village_code", "is_poor_village"]), frozenset())
+        return cls(pd.DataFrame(columns=["township_code", "village", "village_code", "is_poor_village", "population"]),
+                   frozenset())
 
 
 def _village_lookup(frame: pd.DataFrame, refs: References) -> pd.DataFrame:
-    keys = refs.villages[["township_code", "village", "village_code", "is_poor_village"]].drop_duplicates(
+    villages = refs.villages if "population" in refs.villages else refs.villages.assign(population=pd.NA)
+    keys = villages[["township_code", "village", "village_code", "is_poor_village", "population"]].drop_duplicates(
         ["township_code", "village"])
     merged = frame[["township_code", "village"]].astype("string").merge(
         keys.astype({"township_code": "string", "village": "string"}), how="left", on=["township_code", "village"])
@@ -41,6 +44,7 @@ def add_derived_columns(entity: str, frame: pd.DataFrame, refs: References) -> p
         looked_up = _village_lookup(out, refs)
         out["village_code"] = looked_up["village_code"].astype("string")
         out["village_is_poor"] = looked_up["is_poor_village"].astype("boolean")
+        out["village_population"] = pd.to_numeric(looked_up["population"], errors="coerce").astype("Float64")
     if "channel_name" in out.columns:
         ch = channels()
         special = set(ch.loc[ch["special_poverty"], "channel_name"])
@@ -49,12 +53,15 @@ def add_derived_columns(entity: str, frame: pd.DataFrame, refs: References) -> p
             allowed = channel_purposes().assign(_allowed=True)
             merged = out[["channel_name", "purpose"]].astype(object).merge(allowed, how="left", on=["channel_name", "purpose"])
             out["channel_purpose_allowed"] = merged["_allowed"].fillna(False).astype(bool).to_numpy()
+    for id_column in ("household_id", "borrower_id", "patient_id", "doctor_id"):
+        if id_column in out.columns:
+            out[f"{id_column}_status"] = resident_id_status(out[id_column])
     if "household_id" in out.columns:
-        out["household_id_status"] = resident_id_status(out["household_id"])
         out["household_registered_poor"] = out["household_id"].isin(refs.poor_household_ids)
     if "borrower_id" in out.columns:
-        out["borrower_id_status"] = resident_id_status(out["borrower_id"])
         out["borrower_registered_poor"] = out["borrower_id"].isin(refs.poor_household_ids)
+    if "project_code" in out.columns and entity != "projects":
+        out["project_known"] = out["project_code"].isin(refs.project_codes)
     if entity == "household_payments":
         out["payment_period"] = out["period"].astype("string").fillna(out["fiscal_year"].astype("string"))
     for date_column, year_column in (("pay_date", "pay_year"), ("loan_date", "loan_year"), ("audit_date", "audit_year")):

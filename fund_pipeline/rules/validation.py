@@ -30,6 +30,7 @@ class CompiledCheck:
     check: Check
     expectation: gx.expectations.Expectation
     expected_text: str
+    severity: str
 
 
 @cache
@@ -54,12 +55,16 @@ def _condition(where: dict, year: int | None, years_with_own_thresholds: list[in
     """A GX row condition from a check's `where`, plus the fiscal years its thresholds apply to."""
     parts = []
     for column, test in where.items():
-        if isinstance(test, dict) and test.get("not_null"):
-            parts.append(Column(column).is_not_null())
-        elif isinstance(test, dict) and "in" in test:
-            parts.append(Column(column).is_in(test["in"]))
-        else:
-            parts.append(Column(column) == test)
+        c = Column(column)
+        if not isinstance(test, dict):
+            parts.append(c == test)
+            continue
+        for op, value in test.items():
+            parts.append({
+                "not_null": lambda v, c=c: c.is_not_null(), "in": lambda v, c=c: c.is_in(v),
+                "lt": lambda v, c=c: c < v, "le": lambda v, c=c: c <= v,
+                "gt": lambda v, c=c: c > v, "ge": lambda v, c=c: c >= v, "ne": lambda v, c=c: c != v,
+            }[op](value))
     if year is not None:
         parts.append(Column("fiscal_year") == year)
     elif years_with_own_thresholds:
@@ -132,15 +137,18 @@ def compile_rules(rules: list[Rule], target: str, years: list[int]) -> list[Comp
     compiled, labels = [], _labels(target)
     for rule in rules:
         own_years = sorted(y for y in years if rule.thresholds_for(y) != rule.thresholds_for(None)) if rule.year_dependent else []
-        for index, check in enumerate(rule.checks):
+        for index, check in enumerate(rule.checks_for(target)):
             for year in [None, *own_years]:
                 thresholds = rule.thresholds_for(year)
                 params = {k: _resolve(v, thresholds) for k, v in check.params.items()}
-                condition = _condition(check.where, year, own_years)
-                meta = {"rule_id": rule.id, "check": index, "severity": rule.severity, "fiscal_year": year,
+                where = {k: ({op: _resolve(v, thresholds) for op, v in t.items()} if isinstance(t, dict) else _resolve(t, thresholds))
+                         for k, t in check.where.items()}
+                condition = _condition(where, year, own_years)
+                severity = rule.severity_for(year)
+                meta = {"rule_id": rule.id, "check": index, "severity": severity, "fiscal_year": year,
                         "key": len(compiled)}
                 compiled.append(CompiledCheck(rule, check, _expectation(check, params, condition, meta),
-                                              _expected_text(check, params, labels)))
+                                              _expected_text(check, params, labels), severity))
     return compiled
 
 
@@ -185,7 +193,7 @@ def findings_from_results(pairs, frame: pd.DataFrame, target: str, catalogue: Ca
         rows = frame.loc[index]
         column = compiled.check.report_column or compiled.check.column
         piece = pd.DataFrame({
-            "rule_id": compiled.rule.id, "severity": compiled.rule.severity, "level": compiled.rule.level,
+            "rule_id": compiled.rule.id, "severity": compiled.severity, "level": compiled.rule.level,
             "target": target, "column_name": labels.get(column, column),
             "value": rows[column].astype("string") if column in rows else pd.NA,
             "expected": compiled.expected_text, "message": compiled.rule.message,

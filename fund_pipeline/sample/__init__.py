@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from fund_pipeline.sample import departments as d
+from fund_pipeline.sample import social
 from fund_pipeline.sample.county import build_county
 
 DEFAULT_YEARS = (2015, 2016, 2017)
@@ -30,6 +31,9 @@ def generate(out: Path, seed: int = 20150805, scale: float = 0.02, plant_violati
     d.loans(ctx)
     d.mutual_aid(ctx)
     d.audits(ctx, projects)
+    social.student_loans(ctx)
+    social.village_doctors(ctx)
+    social.illness_claims(ctx)
     manifest = {
         "seed": seed, "scale": scale, "years": list(years), "plant_violations": plant_violations,
         "villages": len(county.villages), "poor_villages": int(county.villages["is_poor_village"].sum()),

@@ -22,15 +22,16 @@ INFRA_BY_DEPARTMENT = {
     "water": ["水利", "农田", "农电", "生态"],
 }
 INDUSTRY = ["蔬菜", "林果", "中药材", "暖棚养殖"]
+LINE_BUDGET_WAN = 98_000.0  # 万元 budgeted to line projects a year
 SCHOOLS = ["会宁县职业中等专业学校", "白银矿冶职业技术学院", "甘肃农业职业技术学院", "兰州石化职业技术学院"]
-POLICY_ITEMS = [  # (item, period month, yuan per household member or fixed)
-    ("耕地地力保护补贴", 6, 95.0),
-    ("草原生态保护补助奖励", 9, 42.0),
-    ("退耕还林补助", 3, 60.0),
-    ("退耕还林补助", 6, 60.0),
-    ("退耕还林补助", 9, 60.0),
-    ("退耕还林补助", 12, 60.0),
-    ("农业保险保费补贴", 11, 18.0),
+POLICY_ITEMS = [  # (item, period month, yuan per household member in 2015; rates rise 3% a year)
+    ("耕地地力保护补贴", 6, 200.0),
+    ("草原生态保护补助奖励", 9, 150.0),
+    ("退耕还林补助", 3, 130.0),
+    ("退耕还林补助", 6, 130.0),
+    ("退耕还林补助", 9, 130.0),
+    ("退耕还林补助", 12, 130.0),
+    ("农业保险保费补贴", 11, 40.0),
 ]
 
 
@@ -62,6 +63,11 @@ class SampleContext:
         """Indices of n distinct rows out of size, for planting."""
         return self.rng.choice(size, min(n, size), replace=False) if self.plants.enabled else np.array([], dtype=int)
 
+    def pick_where(self, n: int, allowed) -> np.ndarray:
+        """Indices of n distinct rows among those allowed (a boolean mask), for planting."""
+        candidates = np.flatnonzero(np.asarray(allowed, dtype=bool))
+        return candidates[self.pick(n, len(candidates))]
+
 
 def _wan(yuan) -> pd.Series:
     return (pd.Series(yuan, dtype=float) / 10_000).round(4)
@@ -86,7 +92,7 @@ def finance(ctx: SampleContext) -> dict[int, float]:
     rng, rows = ctx.rng, []
     for year in ctx.years:
         revenue = round(17_000 + 2_600 * (year - 2015) + rng.uniform(0, 900), 2)
-        share = 0.18 if (ctx.plants.enabled and year == 2016) else rng.uniform(0.22, 0.27)
+        share = 0.18 if (ctx.plants.enabled and year == 2016) else 0.22 + 0.015 * (year - 2015)  # rising, as the policy asks
         recovered = round(rng.uniform(4_000, 7_000), 2)
         usable = round(recovered * rng.uniform(0.7, 0.9), 2)
         rows.append((f"{year}年", revenue, round(revenue * share, 2), recovered, usable,
@@ -100,6 +106,8 @@ def finance(ctx: SampleContext) -> dict[int, float]:
     )])
     if ctx.plants.enabled and 2016 in ctx.years:
         ctx.plants.add("FISCAL-20", "finance_fiscal", rel, "扶贫投入", numbers[frame["年度"] == "2016年"])
+        if 2015 in ctx.years:  # the 2016 allocation then also falls below 2015's
+            ctx.plants.add("FISCAL-GROWTH", "finance_fiscal", rel, "扶贫投入", numbers[frame["年度"] == "2016年"])
     return dict(zip(ctx.years, frame["扶贫"], strict=True))
 
 
@@ -169,7 +177,8 @@ def _line_projects(ctx: SampleContext, year: int) -> pd.DataFrame:
     order = np.concatenate([np.flatnonzero(in_poor), np.flatnonzero(~in_poor)])
     place.index = order
     place = place.sort_index()
-    budget = (rng.lognormal(np.log(1000), 0.5, n)).round(2)  # 万元
+    budget = rng.lognormal(np.log(1500), 0.5, n)
+    budget = (budget * LINE_BUDGET_WAN / budget.sum()).round(2)  # a county-year of about 10亿 integrated funds
     beneficiaries = rng.integers(40, 400, n)
     poor_share = np.where(place["is_poor_village"], rng.uniform(0.72, 0.95, n), rng.uniform(0.35, 0.6, n))
     return pd.DataFrame({
@@ -204,11 +213,24 @@ def projects_and_ledgers(ctx: SampleContext, roster_budgets: pd.DataFrame) -> pd
         projects["performance_target"] = "受益贫困户" + projects["beneficiary_poor"].astype(str) + "户,项目验收合格率100%"
         projects["planned_start"] = projects["publicity_end"] + pd.Timedelta(days=5)
         projects["planned_end"] = pd.Timestamp(year=year, month=11, day=30)
-        bad_publicity = ctx.pick(2, len(line))
+        planted = ctx.pick(5, len(line))
+        bad_publicity, no_person, unaudited, overspent = planted[:2], planted[2:3], planted[3:4], planted[4:5]
         projects.loc[bad_publicity, "publicity_end"] = projects.loc[bad_publicity, "publicity_start"] + pd.Timedelta(days=3)
+        projects["responsible_person"] = projects["responsible_person"].astype(object)
+        projects.loc[no_person, "responsible_person"] = None
+        projects["audited"] = True
+        projects.loc[unaudited, "audited"] = False
+        projects["overspent"] = False
+        projects.loc[overspent, "overspent"] = True
+        projects["project_planted"] = False
+        projects.loc[planted, "project_planted"] = True
         all_projects.append(projects)
         numbers = _write_project_library(ctx, year, projects)
-        ctx.plants.add("PUBLICITY", "poverty_projects", f"扶贫办/{year}年扶贫项目库.xlsx", "项目库", numbers.iloc[bad_publicity])
+        rel = f"扶贫办/{year}年扶贫项目库.xlsx"
+        ctx.plants.add("PUBLICITY", "poverty_projects", rel, "项目库", numbers.iloc[bad_publicity])
+        ctx.plants.add("RESPONSIBILITY", "poverty_projects", rel, "项目库", numbers.iloc[no_person])
+        ctx.plants.add("AUDIT", "poverty_projects", rel, "项目库", numbers.iloc[unaudited])
+        ctx.plants.add("WITHIN-BUDGET", "poverty_projects", rel, "项目库", numbers.iloc[overspent])
     projects = pd.concat(all_projects, ignore_index=True)
     _ledgers(ctx, projects[projects["department"].isin(["transport", "water", "agriculture"])])
     return projects
@@ -244,12 +266,14 @@ def _payments(ctx: SampleContext, projects: pd.DataFrame) -> pd.DataFrame:
     count = rng.integers(1, 4, len(projects))
     pay = projects.loc[projects.index.repeat(count)].reset_index(drop=True)
     share = rng.uniform(0.85, 1.0, len(projects)) / count
+    share = np.where(projects["overspent"].to_numpy(dtype=bool), 1.3 / count, share)  # planted WITHIN-BUDGET
     pay["amount_yuan"] = (np.repeat(projects["budget_wan"].to_numpy() * 10_000 * share, count) / 100).round() * 100
     offset = rng.integers(20, 200, len(pay))
     pay["pay_date"] = pay["publicity_end"] + pd.to_timedelta(offset, unit="D")
     year_end = pd.to_datetime(pay["fiscal_year"].astype(str) + "-12-20")
     pay["pay_date"] = pay["pay_date"].where(pay["pay_date"] <= year_end, year_end)
     pay["voucher"] = "记-" + pd.Series(rng.integers(1, 999, len(pay))).astype(str).str.zfill(3)
+    pay["plain"] = ~pay["project_planted"].to_numpy(dtype=bool)  # row plants avoid projects planted as a whole
     return pay
 
 
@@ -263,10 +287,9 @@ def _ledgers(ctx: SampleContext, projects: pd.DataFrame) -> None:
         frame = pd.DataFrame({"序号": range(1, len(t) + 1), "项目编号": t["project_code"], "项目名称": t["project_name"],
                               "乡镇": t["township"], "村": t["village"], "资金渠道": t["channel_name"], "用途": t["purpose"],
                               "拨付金额(万元)": _wan(t["amount_yuan"]), "拨付日期": t["pay_date"], "凭证号": t["voucher"]})
-        negative = ctx.pick(1, len(frame))
+        chosen = ctx.pick_where(2, t["plain"])
+        negative, unknown = chosen[:1], chosen[1:]
         frame.loc[negative, "拨付金额(万元)"] = -frame.loc[negative, "拨付金额(万元)"]
-        unknown = ctx.pick(1, len(frame))
-        unknown = unknown[~np.isin(unknown, negative)]
         frame.loc[unknown, "村"] = "不存在村"
         frame.loc[unknown, "资金渠道"] = "车辆购置税收入补助地方用于一般公路建设项目资金"
         rel = f"交通运输局/{year}年交通扶贫资金拨付台账.xlsx"
@@ -285,11 +308,9 @@ def _ledgers(ctx: SampleContext, projects: pd.DataFrame) -> None:
                               "乡镇": w["township"].map(spelling), "行政村": w["village"],
                               "来源渠道": w["channel_name"], "支出用途": w["purpose"], "支出金额(元)": w["amount_yuan"].astype(object),
                               "支付日期": w["pay_date"], "凭证编号": w["voucher"]})
-        text_amount = ctx.pick(1, len(frame))
+        chosen = ctx.pick_where(2, w["plain"])
+        text_amount, channel_misuse = chosen[:1], chosen[1:]
         frame.loc[text_amount, "支出金额(元)"] = "待定"
-        ok = np.setdiff1d(np.arange(len(frame)), text_amount)
-        channel_misuse = ctx.pick(1, len(ok))
-        channel_misuse = ok[channel_misuse] if len(channel_misuse) else channel_misuse
         frame.loc[channel_misuse, "支出用途"] = "办公经费"
         planted.append((year, text_amount, channel_misuse))
         tables.append(Table(
@@ -309,12 +330,13 @@ def _ledgers(ctx: SampleContext, projects: pd.DataFrame) -> None:
         frame = pd.DataFrame({"项目代码": a["project_code"], "项目": a["project_name"], "镇": a["township"], "村名": a["village"],
                               "资金来源": a["channel_name"], "资金用途": a["purpose"], "兑付金额": a["amount_yuan"],
                               "兑付时间": a["pay_date"], "记账凭证": a["voucher"]})
-        late = ctx.pick(1, len(frame))
+        late_and_unknown = ctx.pick_where(2, a["plain"])
+        late, unknown_project = late_and_unknown[:1], late_and_unknown[1:]
         frame.loc[late, "兑付时间"] = pd.Timestamp(year=year + 1, month=2, day=3)
+        frame.loc[unknown_project, "项目代码"] = f"HN{year}-999"
         # a special poverty fund paid in a village that is not poor
-        candidates = np.flatnonzero(~frame["资金来源"].isin(special).to_numpy() & ~np.isin(np.arange(len(frame)), late))
-        untargeted = ctx.pick(1, len(candidates))
-        untargeted = candidates[untargeted] if len(untargeted) else untargeted
+        untargeted = ctx.pick_where(1, ~frame["资金来源"].isin(special).to_numpy() & a["plain"].to_numpy()
+                                    & ~np.isin(np.arange(len(frame)), late_and_unknown))
         non_poor = ctx.county.villages[~ctx.county.villages["is_poor_village"]].iloc[0]
         frame.loc[untargeted, ["镇", "村名", "资金来源"]] = [non_poor["township"], non_poor["village"], "财政专项扶贫资金"]
         rel = f"农业农村局/{year}产业扶贫资金兑付表.xlsx"
@@ -322,6 +344,7 @@ def _ledgers(ctx: SampleContext, projects: pd.DataFrame) -> None:
             sheet="Sheet1", title=f"{year}年产业扶贫到户资金兑付表", unit_line="单位:元", header=list(frame.columns),
             rows=frame, total="top", total_label_column=1, sum_columns=["兑付金额"], leading_blank_rows=1)])
         ctx.plants.add("DATE-IN-YEAR", "agriculture_disbursements", rel, "Sheet1", numbers.iloc[late])
+        ctx.plants.add("PROJECT-KNOWN", "agriculture_disbursements", rel, "Sheet1", numbers.iloc[unknown_project])
         ctx.plants.add("TARGETED", "agriculture_disbursements", rel, "Sheet1", numbers.iloc[untargeted])
 
 
@@ -404,14 +427,20 @@ def _write_housing(ctx, year, r) -> pd.DataFrame:
 def _write_relocation(ctx, year, r) -> pd.DataFrame:
     r = r.reset_index(drop=True)
     projects = _roster_projects(year, r, "易地搬迁", "易地搬迁", "财政专项扶贫资金", "会宁县发展和改革局", "R")
+    masked = ctx.pick(1, len(r))
+    r["household_id"] = r["household_id"].astype(object)
+    r.loc[masked, "household_id"] = r.loc[masked, "household_id"].str.slice(0, 4) + "**********" + r.loc[masked, "household_id"].str.slice(14)
     frame = pd.DataFrame({"序号": range(1, len(r) + 1), "户主": r["head_name"], "身份证号码": r["household_id"],
                           "人口": r["household_size"], "迁出乡镇": r["township"], "迁出村": r["village"],
                           "安置点": r["township"] + "集中安置点", "补助金额(元)": r["amount"],
                           "发放日期": _date_in(ctx.rng, year, len(r), 4, 10), "账号": r["account_no"],
                           "项目编号": _roster_code(year, projects, r)})
-    write_workbook(ctx.out / f"发改局/{year}年易地扶贫搬迁补助花名册.xlsx", [Table(
+    rel = f"发改局/{year}年易地扶贫搬迁补助花名册.xlsx"
+    [numbers] = write_workbook(ctx.out / rel, [Table(
         sheet="搬迁户", title=f"会宁县{year}年易地扶贫搬迁建档立卡户补助资金发放花名册", unit_line="单位:元",
         header=list(frame.columns), rows=frame, sum_columns=["补助金额(元)"], text_columns=["身份证号码", "账号"])])
+    ctx.plants.add("REAL-NAME", "relocation", rel, "搬迁户", numbers.iloc[masked])
+    ctx.plants.add("TARGETED", "relocation", rel, "搬迁户", numbers.iloc[masked])  # a masked ID is no registered household
     return projects
 
 
@@ -423,7 +452,8 @@ def policy_subsidies(ctx: SampleContext) -> None:
         for township, group in hh.groupby("township", sort=True):
             g = group.loc[group.index.repeat(len(items))].reset_index(drop=True)
             it = items.iloc[np.tile(np.arange(len(items)), len(group))].reset_index(drop=True)
-            amount = (it["rate"].to_numpy() * g["household_size"].to_numpy()).round(2)
+            rate = it["rate"].to_numpy() * (1 + 0.03 * (year - 2015))
+            amount = (rate * g["household_size"].to_numpy()).round(2)
             frame = pd.DataFrame({"序号": np.arange(1, len(g) + 1), "户主姓名": g["head_name"], "身份证号": g["household_id"],
                                   "家庭人口": g["household_size"], "村": g["village"], "补贴项目": it["item"],
                                   "补贴期号": str(year) + it["month"].astype(str).str.zfill(2), "补贴金额(元)": amount,
@@ -433,6 +463,8 @@ def policy_subsidies(ctx: SampleContext) -> None:
             if len(corrupt):
                 last = frame.loc[corrupt, "身份证号"].str.slice(-1)
                 frame.loc[corrupt, "身份证号"] = frame.loc[corrupt, "身份证号"].str.slice(0, 17) + np.where(last == "1", "2", "1")
+            other_account = ctx.pick(1, len(frame)) if township == "中川镇" else np.array([], dtype=int)
+            frame.loc[other_account, "一折统账号"] = "6217" + frame.loc[other_account, "一折统账号"].str.slice(4)
             duplicate = ctx.pick(1, len(frame)) if township == "河畔镇" else np.array([], dtype=int)
             duplicate = duplicate[~np.isin(duplicate, corrupt)]
             if len(duplicate):
@@ -444,6 +476,7 @@ def policy_subsidies(ctx: SampleContext) -> None:
                 header=list(frame.columns), rows=frame, sum_columns=["补贴金额(元)"], text_columns=["身份证号", "一折统账号", "补贴期号"])],
                 big=len(frame) > 20_000)
             ctx.plants.add("ID-CHECKSUM", "agriculture_policy_subsidies", rel, "发放花名册", numbers.iloc[corrupt])
+            ctx.plants.add("ONE-PASSBOOK", "agriculture_policy_subsidies", rel, "发放花名册", numbers.iloc[other_account])
             if len(duplicate):
                 ctx.plants.add("DUPLICATE-PAYMENT", "agriculture_policy_subsidies", rel, "发放花名册",
                                numbers.iloc[np.concatenate([duplicate, [len(frame) - 1]])])
@@ -474,22 +507,29 @@ def loans(ctx: SampleContext) -> None:
 def mutual_aid(ctx: SampleContext) -> None:
     rng, v = ctx.rng, ctx.county.villages
     for year in ctx.years:
-        target = {2015: (30, 45), 2016: (40, 55)}.get(year, (50, 62))
-        size = np.where(v["is_poor_village"], rng.uniform(*target, len(v)), rng.uniform(10, 30, len(v))).round(2)
+        size = np.where(v["is_poor_village"], rng.uniform(50, 62, len(v)), rng.uniform(10, 30, len(v))).round(2)
         fiscal = (size * 0.7).round(2)
         frame = pd.DataFrame({"序号": range(1, len(v) + 1), "乡镇": v["township"], "村": v["village"], "是否成立协会": "是",
                               "合计": size, "财政扶贫资金": fiscal, "农户入股": (size - fiscal).round(2),
                               "入会农户数": rng.integers(30, 200, len(v))})
-        write_workbook(ctx.out / f"扶贫办/{year}年贫困村互助资金统计表.xlsx", [Table(
+        small_fund, no_association = (ctx.pick(1, int(v["is_poor_village"].sum())), ctx.pick(1, len(v))) \
+            if year == 2017 else (np.array([], dtype=int), np.array([], dtype=int))
+        small_fund = np.flatnonzero(v["is_poor_village"].to_numpy())[small_fund]
+        no_association = no_association[~np.isin(no_association, small_fund)]
+        frame.loc[small_fund, ["合计", "财政扶贫资金", "农户入股"]] = [45.0, 31.5, 13.5]
+        frame.loc[no_association, "是否成立协会"] = "否"
+        rel = f"扶贫办/{year}年贫困村互助资金统计表.xlsx"
+        [numbers] = write_workbook(ctx.out / rel, [Table(
             sheet="互助资金", title=f"会宁县{year}年村级互助资金统计表", unit_line="单位:万元",
             header=["序号", "乡镇", "村", "是否成立协会", ("互助资金规模", ["合计", "财政扶贫资金", "农户入股"]), "入会农户数"],
             rows=frame, sum_columns=["合计", "财政扶贫资金", "农户入股"])])
+        ctx.plants.add("MUTUAL-AID", "poverty_mutual_aid", rel, "互助资金", numbers.iloc[np.concatenate([small_fund, no_association])])
 
 
 def audits(ctx: SampleContext, projects: pd.DataFrame) -> None:
     rng = ctx.rng
     for year in ctx.years:
-        p = projects[projects["fiscal_year"] == year].reset_index(drop=True)
+        p = projects[(projects["fiscal_year"] == year) & projects["audited"].fillna(True).astype(bool)].reset_index(drop=True)
         frame = pd.DataFrame({"序号": range(1, len(p) + 1), "项目编号": p["project_code"], "项目名称": p["project_name"],
                               "审计单位": "会宁县审计局", "审计日期": _date_in(rng, year, len(p), 11, 12),
                               "审计结论": rng.choice(["资金使用规范", "资金使用基本规范,个别票据不全"], len(p)),

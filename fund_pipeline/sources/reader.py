@@ -23,7 +23,8 @@ from fund_pipeline.sources.spec import UNIT_FACTORS, SourceSpec, normalise_heade
 
 HEADER_SEARCH_ROWS = 30
 _UNIT_IN_TEXT = re.compile(r"[((](亿元|万元|元)[))]|单位[::]\s*(亿元|万元|元)")
-_IDENTIFIER_FIELDS = {"household_id", "borrower_id", "account_no", "village_code", "document_no", "voucher_no"}
+_IDENTIFIER_FIELDS = {"household_id", "borrower_id", "patient_id", "doctor_id", "account_no", "village_code",
+                      "document_no", "voucher_no"}
 
 PROBLEM_COLUMNS = (
     "rule_id", "severity", "source", "source_file", "sheet", "row_number", "row_key",

@@ -144,6 +144,38 @@ ENTITIES: dict[str, tuple[Field, ...]] = {
         ("conclusion", "text", False, "审计结论"),
         ("problem_amount", "money", False, "问题金额"),
     ),
+    "student_loans": _fields(
+        ("fiscal_year", "year", True, "年度"),
+        ("township", "text", True, "乡镇"),
+        ("village", "text", False, "村"),
+        ("student_name", "text", True, "学生姓名"),
+        ("borrower_id", "text", True, "身份证号"),
+        ("school", "text", False, "就读学校"),
+        ("academic_year", "text", False, "学年"),
+        ("amount", "money", True, "贷款金额"),
+        ("loan_date", "date", False, "放款日期"),
+    ),
+    "village_doctor_subsidies": _fields(
+        ("fiscal_year", "year", True, "年度"),
+        ("township", "text", True, "乡镇"),
+        ("village", "text", True, "村"),
+        ("doctor_name", "text", True, "乡村医生"),
+        ("doctor_id", "text", False, "身份证号"),
+        ("period", "period", True, "补助月份"),
+        ("amount", "money", True, "补助金额"),
+    ),
+    "illness_claims": _fields(
+        ("fiscal_year", "year", True, "年度"),
+        ("township", "text", True, "乡镇"),
+        ("village", "text", False, "村"),
+        ("patient_name", "text", True, "患者姓名"),
+        ("patient_id", "text", True, "身份证号"),
+        ("household_id", "text", False, "户主身份证号"),
+        ("claim_date", "date", False, "结算日期"),
+        ("total_cost", "money", True, "医疗总费用"),
+        ("deductible", "money", True, "起付线"),
+        ("reimbursed", "money", True, "大病保险赔付"),
+    ),
 }
 
 LINEAGE_COLUMNS = ("source", "department", "source_file", "file_sha256", "sheet", "row_number")

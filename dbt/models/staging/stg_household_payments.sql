@@ -3,12 +3,14 @@ select
     program,
     household_id,
     head_name,
+    household_size,
     township,
     village,
     village_code,
     subsidy_item,
     amount,
     pay_date,
+    account_no,
     project_code,
     channel_name,
     coalesce(household_registered_poor, false) as is_registered_poor,
@@ -16,5 +18,6 @@ select
     department,
     source_file,
     sheet,
-    row_number
+    row_number,
+    row_key
 from {{ source('clean', 'household_payments') }}

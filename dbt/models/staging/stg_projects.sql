@@ -11,5 +11,17 @@ select
     budget,
     beneficiary_households,
     beneficiary_poor_households,
-    implementing_unit
+    implementing_unit,
+    case
+        when implementing_unit like '%人民政府' or implementing_unit like '%镇' or implementing_unit like '%乡'
+            then '乡镇'
+        else '部门'
+    end as implementing_unit_kind,
+    publicity_start,
+    publicity_end,
+    source,
+    source_file,
+    sheet,
+    row_number,
+    row_key
 from {{ source('clean', 'projects') }}
