@@ -16,7 +16,8 @@ from fund_pipeline.sources.schemas import conform
 from fund_pipeline.sources.spec import layout_by_name
 
 # Derived columns that only the published registers can fill in.
-REGISTER_COLUMNS = {"village_code", "village_is_poor", "household_registered_poor", "borrower_registered_poor"}
+REGISTER_COLUMNS = {"village_code", "village_is_poor", "village_population", "household_registered_poor",
+                    "borrower_registered_poor", "project_known"}
 
 
 def check_file(path: Path, source: str, refs: References | None = None) -> pd.DataFrame:

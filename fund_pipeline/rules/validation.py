@@ -195,7 +195,7 @@ def findings_from_results(pairs, frame: pd.DataFrame, target: str, catalogue: Ca
         piece = pd.DataFrame({
             "rule_id": compiled.rule.id, "severity": compiled.severity, "level": compiled.rule.level,
             "target": target, "column_name": labels.get(column, column),
-            "value": rows[column].astype("string") if column in rows else pd.NA,
+            "value": _as_text(rows[column]) if column in rows else pd.NA,
             "expected": compiled.expected_text, "message": compiled.rule.message,
             "policy_clause": compiled.rule.clause,
         }, index=index)
@@ -211,6 +211,13 @@ def findings_from_results(pairs, frame: pd.DataFrame, target: str, catalogue: Ca
     findings["catalogue_version"] = catalogue.version
     findings["detected_at"] = detected_at
     return normalise_findings(findings)
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Values as auditors read them; floats rounded so that both warehouses print the same sum."""
+    if pd.api.types.is_float_dtype(values):
+        values = values.round(6)
+    return values.astype("string")
 
 
 def normalise_findings(findings: pd.DataFrame) -> pd.DataFrame:

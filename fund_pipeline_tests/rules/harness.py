@@ -10,33 +10,37 @@ from fund_pipeline.rules.validation import evaluate
 from fund_pipeline.sources.schemas import ENTITIES, conform
 
 VILLAGES = pd.DataFrame({
-    "township_code": ["620422100", "620422100"], "village": ["南什村", "南咀村"],
-    "village_code": ["620422100200", "620422100201"], "is_poor_village": [True, False],
+    "township_code": ["620422100", "620422100", "620422100"], "village": ["南什村", "南咀村", "西岩村"],
+    "village_code": ["620422100200", "620422100201", "620422100202"], "is_poor_village": [True, False, True],
+    "population": [2400, 1800, 850],
 })
 POOR_ID = "620422194001010010"
-REFS = References(villages=VILLAGES, poor_household_ids=frozenset({POOR_ID}))
+OTHER_ID = "620422195503030024"  # valid, but not a registered poor household
+REFS = References(villages=VILLAGES, poor_household_ids=frozenset({POOR_ID}), project_codes=frozenset({"HN2016-001"}))
 
 
 def rule_clause(rule_id: str) -> str | None:
     return load_catalogue().rule(rule_id).clause
 
 
-def evaluate_rule(rule_id: str, rows: list[dict], refs: References = REFS) -> pd.DataFrame:
-    """Findings of one rule on rows (canonical fields); lineage is filled in as sheet rows 5, 6, ..."""
+def evaluate_rule(rule_id: str, rows: list[dict], refs: References = REFS, target: str | None = None) -> pd.DataFrame:
+    """Findings of one rule on rows of its target (or another target it checks); lineage is filled in as
+    sheet rows 5, 6, ..."""
     catalogue = load_catalogue()
     rule = catalogue.rule(rule_id)
+    target = target or rule.target
     frame = pd.DataFrame(rows)
     frame["source"] = "test_source"
     frame["source_file"] = "test.xlsx"
     frame["sheet"] = "Sheet1"
     frame["row_number"] = range(5, 5 + len(frame))
     frame["row_key"] = "test:Sheet1:" + frame["row_number"].astype(str)
-    if rule.target in ENTITIES:
-        frame = conform(rule.target, frame)
-        if "township" in frame:
+    if target in ENTITIES:
+        frame = conform(target, frame)
+        if "township" in frame and "township_code" not in frame:
             frame["township_code"] = "620422100"
-        frame = add_derived_columns(rule.target, frame, refs)
-    findings, _ = evaluate(rule.target, frame, [rule], catalogue, "test-run")
+        frame = add_derived_columns(target, frame, refs)
+    findings, _ = evaluate(target, frame, [rule], catalogue, "test-run")
     return findings
 
 

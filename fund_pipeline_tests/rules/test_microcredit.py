@@ -1,6 +1,6 @@
 """MICROCREDIT — 5万元以内、3年以下、基准利率、免抵押、免担保的小额信贷."""
 
-from fund_pipeline_tests.rules.harness import POOR_ID, evaluate_rule, failing_rows, rule_clause
+from fund_pipeline_tests.rules.harness import OTHER_ID, POOR_ID, evaluate_rule, failing_rows, rule_clause
 
 LOAN = {"fiscal_year": 2016, "township": "会师镇", "village": "南什村", "borrower_name": "王建国", "borrower_id": POOR_ID,
         "amount": 50_000.0, "term_months": 36, "interest_rate": 0.0435, "benchmark_rate": 0.0435,
@@ -20,3 +20,8 @@ def test_each_broken_condition_fails_and_a_row_breaking_several_is_one_finding()
             LOAN | {"guarantee": "保证人担保"}, LOAN | {"collateral": "房产抵押"}]
     findings = evaluate_rule("MICROCREDIT", rows)
     assert failing_rows(findings) == [6, 7, 8, 9]
+
+
+def test_borrower_outside_the_poor_register_fails():
+    findings = evaluate_rule("MICROCREDIT", [LOAN, LOAN | {"borrower_id": OTHER_ID}])
+    assert failing_rows(findings) == [6]

@@ -21,3 +21,9 @@ def test_missing_or_short_publicity_fails_once_per_project():
             ROW | {"publicity_start": None, "publicity_end": None}]
     findings = evaluate_rule("PUBLICITY", rows)
     assert failing_rows(findings) == [6, 7]
+
+
+def test_money_paid_before_the_publicity_ended_fails():
+    rows = [{"fiscal_year": 2016, "project_code": "HN2016-001", "first_payment_date": "2016-03-01", "paid_after_publicity": True},
+            {"fiscal_year": 2016, "project_code": "HN2016-002", "first_payment_date": "2016-01-09", "paid_after_publicity": False}]
+    assert failing_rows(evaluate_rule("PUBLICITY", rows, target="project_compliance")) == [6]
