@@ -40,7 +40,7 @@ def policy_measures(context: dg.AssetExecutionContext, fund: FundPipelineResourc
     for target in aggregate_targets():
         frame = warehouse.read_table("marts", target)
         rules = catalogue.for_target(target)
-        findings, _ = evaluate(target, frame, rules, catalogue, context.run_id)
+        findings, _ = evaluate(target, frame, rules, catalogue, context.run_id, docs_dir=fund.data_docs_path)
         all_findings.append(findings)
         if target == "county_year_measures":
             all_measures.append(aggregate_measures(frame, rules, findings))
@@ -120,6 +120,7 @@ def audit_report(context: dg.AssetExecutionContext, fund: FundPipelineResource) 
         findings=run_findings(warehouse, context.run_id),
         measures=warehouse.read_table("audit", "policy_measures", where=where),
         reconciliation=warehouse.read_table("audit", "row_reconciliation", where=where),
+        data_docs="../gx-data-docs/index.html" if (fund.data_docs_path / "index.html").exists() else None,
     )
     directory = fund.reports_path / f"run-{context.run_id[:8]}"
     paths = write_report(report, directory)

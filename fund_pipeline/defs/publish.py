@@ -86,7 +86,7 @@ def build_clean_asset(entity: str, specs: list[SourceSpec]) -> dg.AssetsDefiniti
         warehouse = fund.warehouse()
         landed = _landed(warehouse, entity, specs)
         refs = load_references(warehouse, upto=entity) if entity != "villages" else References.empty()
-        result = validate_and_split(entity, landed, refs, load_catalogue(), context.run_id)
+        result = validate_and_split(entity, landed, refs, load_catalogue(), context.run_id, docs_dir=fund.data_docs_path)
         warehouse.replace_table("clean", entity, conform(entity, result.published))
         warehouse.replace_table("quarantine", entity, conform(entity, result.quarantined))
         replace_findings(warehouse, result.findings, context.run_id, target=entity)

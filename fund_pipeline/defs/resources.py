@@ -28,5 +28,10 @@ class FundPipelineResource(dg.ConfigurableResource):
     def reports_path(self) -> Path:
         return Path(self.reports_dir)
 
+    @property
+    def data_docs_path(self) -> Path:
+        """Where Great Expectations renders its Data Docs (linked from the auditors' report)."""
+        return Path(self.reports_dir) / "gx-data-docs"
+
     def warehouse(self) -> Warehouse:
         return Warehouse.from_url(self.warehouse_url)

@@ -38,10 +38,10 @@ def _reasons(findings: pd.DataFrame, rows: pd.Index, severity: str) -> tuple[pd.
 
 
 def validate_and_split(entity: str, landed: pd.DataFrame, refs: References, catalogue: Catalogue,
-                       run_id: str) -> PublishResult:
+                       run_id: str, docs_dir=None) -> PublishResult:
     landed = landed.reset_index(drop=True)
     frame = add_derived_columns(entity, landed, refs)
-    findings, gx_success = evaluate(entity, frame, catalogue.for_target(entity), catalogue, run_id)
+    findings, gx_success = evaluate(entity, frame, catalogue.for_target(entity), catalogue, run_id, docs_dir=docs_dir)
     findings["_position"] = _positions(findings, frame)
     error_rules, error_messages = _reasons(findings, frame.index, "error")
     warning_rules, _ = _reasons(findings, frame.index, "warning")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-# (digits before, hidden, digits after) for the identifier lengths that occur: 15/18-digit IDs, 16-19-digit accounts.
+# One pattern per length from 22 (long passbook numbers) down to 15 (legacy IDs): keep the first four
+# and the last four characters, star the rest, so every length keeps its shape.
 _PATTERNS = [
-    (r"(?<![\dA-Za-z])(\d{4})\d{10}(\d{3}[\dXx])(?![\dA-Za-z])", r"\1**********\2"),  # 18-digit resident ID
-    (r"(?<![\dA-Za-z])(\d{4})\d{11}(\d{4})(?![\dA-Za-z])", r"\1***********\2"),  # 19-digit account
-    (r"(?<![\dA-Za-z])(\d{4})\d{8,10}(\d{4})(?![\dA-Za-z])", r"\1********\2"),  # 16-18-digit account
-    (r"(?<![\dA-Za-z])(\d{4})\d{7}(\d{4})(?![\dA-Za-z])", r"\1*******\2"),  # 15-digit legacy ID
+    (rf"(?<![\dA-Za-z])(\d{{4}})\d{{{n - 8}}}(\d{{3}}[\dXx])(?![\dA-Za-z])", r"\1" + "*" * (n - 8) + r"\2")
+    for n in range(22, 14, -1)
 ]
 
 

@@ -4,12 +4,15 @@ results into findings: one row per failing row per rule, traced to department, f
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import great_expectations as gx
 import pandas as pd
+from great_expectations.checkpoint import UpdateDataDocsAction
 from great_expectations.expectations.row_conditions import Column
 
 from fund_pipeline.rules.catalogue import Catalogue, Check, Rule
@@ -160,8 +163,21 @@ def build_suite(name: str, compiled: list[CompiledCheck]) -> gx.ExpectationSuite
     return context.suites.add_or_update(suite)
 
 
-def run_suite(name: str, frame: pd.DataFrame, compiled: list[CompiledCheck]):
-    """Validate a frame with GX; returns (compiled check, GX result) pairs in suite order."""
+def _docs_site(context, docs_dir: Path) -> str:
+    """Register (once) a Data Docs site writing into docs_dir; returns its name."""
+    site = "fund_pipeline_" + hashlib.sha1(str(docs_dir).encode()).hexdigest()[:8]
+    if site not in (context.variables.data_docs_sites or {}):
+        context.add_data_docs_site(site_name=site, site_config={
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        })
+    return site
+
+
+def run_suite(name: str, frame: pd.DataFrame, compiled: list[CompiledCheck], docs_dir: Path | None = None):
+    """Validate a frame with GX; returns (compiled check, GX result) pairs in suite order.
+    With docs_dir, the run goes through a Checkpoint whose action renders GX Data Docs there."""
     context = _context()
     suite = build_suite(name, compiled)
     try:
@@ -172,7 +188,13 @@ def run_suite(name: str, frame: pd.DataFrame, compiled: list[CompiledCheck]):
     batch_definition = asset.batch_definitions[0] if asset.batch_definitions else asset.add_batch_definition_whole_dataframe(name)
     definition = gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
     definition = context.validation_definitions.add_or_update(definition)
-    result = definition.run(batch_parameters={"dataframe": frame}, result_format=_RESULT_FORMAT)
+    if docs_dir is None:
+        result = definition.run(batch_parameters={"dataframe": frame}, result_format=_RESULT_FORMAT)
+    else:
+        checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
+            name=name, validation_definitions=[definition], result_format=_RESULT_FORMAT,
+            actions=[UpdateDataDocsAction(name="data_docs", site_names=[_docs_site(context, Path(docs_dir))])]))
+        result = next(iter(checkpoint.run(batch_parameters={"dataframe": frame}).run_results.values()))
     pairs = [(compiled[int(outcome.expectation_config.meta["key"])], outcome) for outcome in result.results]
     return pairs, result
 
@@ -240,12 +262,12 @@ def suite_name(target: str) -> str:
 
 
 def evaluate(target: str, frame: pd.DataFrame, rules: list[Rule], catalogue: Catalogue, run_id: str,
-             detected_at: pd.Timestamp | None = None) -> tuple[pd.DataFrame, bool | None]:
+             detected_at: pd.Timestamp | None = None, docs_dir: Path | None = None) -> tuple[pd.DataFrame, bool | None]:
     """Run the target's rules over a frame with GX; returns (findings, suite success)."""
     if not rules or frame.empty:
         return empty_findings(), None
     years = sorted(int(y) for y in frame["fiscal_year"].dropna().unique()) if "fiscal_year" in frame else []
     compiled = compile_rules(rules, target, years)
-    pairs, result = run_suite(suite_name(target), frame, compiled)
+    pairs, result = run_suite(suite_name(target), frame, compiled, docs_dir)
     findings = findings_from_results(pairs, frame, target, catalogue, run_id, detected_at or pd.Timestamp.now())
     return findings, bool(result.success)
