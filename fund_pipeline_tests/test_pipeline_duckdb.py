@@ -30,6 +30,8 @@ def test_findings_are_exactly_the_planted_violations(warehouse, expected_finding
     found = warehouse.execute(
         "select rule_id, source, source_file, sheet, row_number from audit.validation_findings where run_id = ?",
         [outcome.run_id]).df()
+    current = warehouse.execute("select rule_id, source, source_file, sheet, row_number from audit.current_findings").df()
+    assert len(current) == len(found)
     found = found[found["rule_id"].isin(set(expected_findings["rule_id"]))]
     key = ["rule_id", "source", "source_file", "sheet", "row_number"]
     found = found.astype({"row_number": "Int64"}).sort_values(key).reset_index(drop=True)

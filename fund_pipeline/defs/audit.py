@@ -10,7 +10,7 @@ from fund_pipeline.defs.dbt import mart_key
 from fund_pipeline.defs.ingest import landing_key
 from fund_pipeline.defs.publish import clean_key, specs_by_entity
 from fund_pipeline.defs.resources import FundPipelineResource
-from fund_pipeline.pipeline.findings import replace_findings, run_findings
+from fund_pipeline.pipeline.findings import current_findings, replace_findings
 from fund_pipeline.pipeline.summary import aggregate_measures, rule_summary
 from fund_pipeline.report.build import ReportInput, write_report
 from fund_pipeline.rules.catalogue import Rule, load_catalogue
@@ -82,11 +82,12 @@ def _check_result(rule: Rule, row: pd.Series, examples: pd.DataFrame, severities
                  for rule in load_catalogue().rules],
 )
 def validation_findings(context: dg.AssetExecutionContext, fund: FundPipelineResource) -> dg.MaterializeResult:
-    """Every rule of the catalogue for this run: one asset check per rule id (severity from the catalogue,
-    measured value against the threshold, example rows), and `audit.rule_summary`. The findings
-    themselves live in `audit.validation_findings`, one row per failing row per rule, kept as history."""
+    """Every rule of the catalogue: one asset check per rule id (severity from the catalogue, measured value
+    against the threshold, example rows) over the current findings of every department, and
+    `audit.rule_summary` for this run. The findings live in `audit.current_findings` (the state now) and
+    `audit.validation_findings` (every run's, kept as history): one row per failing row per rule."""
     warehouse, catalogue = fund.warehouse(), load_catalogue()
-    findings = run_findings(warehouse, context.run_id)
+    findings = current_findings(warehouse)
     measures = warehouse.read_table("audit", "policy_measures", where=f"run_id = '{context.run_id}'") \
         if warehouse.table_exists("audit", "policy_measures") else pd.DataFrame()
     summary = rule_summary(catalogue, findings, measures)
@@ -117,9 +118,9 @@ def audit_report(context: dg.AssetExecutionContext, fund: FundPipelineResource) 
         run_id=context.run_id, generated_at=pd.Timestamp.now().floor("s"), catalogue_version=catalogue.version,
         policy=catalogue.policy,
         summary=warehouse.read_table("audit", "rule_summary", where=where),
-        findings=run_findings(warehouse, context.run_id),
+        findings=current_findings(warehouse),
         measures=warehouse.read_table("audit", "policy_measures", where=where),
-        reconciliation=warehouse.read_table("audit", "row_reconciliation", where=where),
+        reconciliation=warehouse.read_table("audit", "current_reconciliation"),
         data_docs="../gx-data-docs/index.html" if (fund.data_docs_path / "index.html").exists() else None,
     )
     directory = fund.reports_path / f"run-{context.run_id[:8]}"

@@ -9,6 +9,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from fund_pipeline.defs.resources import FundPipelineResource
 from fund_pipeline.settings import DBT_PROJECT_DIR
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -45,10 +46,12 @@ def build_dbt_assets() -> dg.AssetsDefinition:
     ensure_manifest()
 
     @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=FundDbtTranslator())
-    def fund_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    def fund_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, fund: FundPipelineResource):
         """Staging views over the clean tables, the integrated-spending intermediate, and the marts:
-        fund_flow (channel -> project -> village -> household), county_year_measures, channel_summary."""
-        yield from dbt.cli(["build"], context=context).stream()
+        fund_flow (channel -> project -> village -> household), county_year_measures, channel_summary,
+        project_compliance, household_transfers, payment_accounts. One run at a time rebuilds them."""
+        with fund.warehouse().lock("dbt"):
+            yield from dbt.cli(["build"], context=context).stream()
 
     return fund_dbt_models
 

@@ -84,16 +84,20 @@ def build_clean_asset(entity: str, specs: list[SourceSpec]) -> dg.AssetsDefiniti
     )
     def _clean(context: dg.AssetExecutionContext, fund: FundPipelineResource) -> dg.MaterializeResult:
         warehouse = fund.warehouse()
-        landed = _landed(warehouse, entity, specs)
-        refs = load_references(warehouse, upto=entity) if entity != "villages" else References.empty()
-        result = validate_and_split(entity, landed, refs, load_catalogue(), context.run_id, docs_dir=fund.data_docs_path)
-        warehouse.replace_table("clean", entity, conform(entity, result.published))
-        warehouse.replace_table("quarantine", entity, conform(entity, result.quarantined))
-        replace_findings(warehouse, result.findings, context.run_id, target=entity)
+        # One run at a time publishes an entity, reading every source's landed rows inside the lock, so two
+        # runs for different departments never publish a stale mix.
+        with warehouse.lock(f"publish:{entity}"):
+            landed = _landed(warehouse, entity, specs)
+            refs = load_references(warehouse, upto=entity) if entity != "villages" else References.empty()
+            result = validate_and_split(entity, landed, refs, load_catalogue(), context.run_id,
+                                        docs_dir=fund.data_docs_path)
+            warehouse.replace_tables({("clean", entity): conform(entity, result.published),
+                                      ("quarantine", entity): conform(entity, result.quarantined)})
+            replace_findings(warehouse, result.findings, context.run_id, target=entity)
         reconciliation = result.reconciliation.assign(run_id=context.run_id, entity=entity)
-        warehouse.append("audit", "row_reconciliation", reconciliation,
-                         delete_where=f"run_id = '{context.run_id}' and entity = '{entity}'"
-                         if warehouse.table_exists("audit", "row_reconciliation") else None)
+        for table, scope in (("row_reconciliation", f"run_id = '{context.run_id}' and "), ("current_reconciliation", "")):
+            warehouse.append("audit", table, reconciliation, delete_where=f"{scope}entity = '{entity}'"
+                             if warehouse.table_exists("audit", table) else None)
         reconciles = bool(reconciliation["reconciles"].all())
         return dg.MaterializeResult(
             metadata={

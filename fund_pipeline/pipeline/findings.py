@@ -1,4 +1,10 @@
-"""The findings history: audit.validation_findings, appended per run, never overwritten across runs."""
+"""Findings in the warehouse.
+
+`audit.validation_findings` is the history: every run's findings, appended, never overwritten.
+`audit.current_findings` is the state now: each stage replaces only its own slice (one source's
+ingestion findings, one target's rule findings), so a run for one department leaves the other
+departments' findings in place.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +12,37 @@ import pandas as pd
 
 from fund_pipeline.warehouse import Warehouse
 
-FINDINGS_SCHEMA, FINDINGS_TABLE = "audit", "validation_findings"
+FINDINGS_SCHEMA, FINDINGS_TABLE, CURRENT_TABLE = "audit", "validation_findings", "current_findings"
 
 
-def replace_findings(warehouse: Warehouse, findings: pd.DataFrame, run_id: str, *, source: str | None = None,
-                     target: str | None = None, ingest: bool = False) -> int:
-    """Add one stage's findings for a run; a retried step replaces its own earlier findings of that run only."""
-    conditions = [f"run_id = '{run_id}'"]
+def _slice(source: str | None, target: str | None, ingest: bool) -> list[str]:
+    conditions = []
     if source:
         conditions.append(f"source = '{source}'")
     if target:
         conditions.append(f"target = '{target}'")
     conditions.append("rule_id like 'INGEST-%'" if ingest else "rule_id not like 'INGEST-%'")
-    delete = " and ".join(conditions) if warehouse.table_exists(FINDINGS_SCHEMA, FINDINGS_TABLE) else None
-    return warehouse.append(FINDINGS_SCHEMA, FINDINGS_TABLE, findings, delete_where=delete)
+    return conditions
+
+
+def replace_findings(warehouse: Warehouse, findings: pd.DataFrame, run_id: str, *, source: str | None = None,
+                     target: str | None = None, ingest: bool = False) -> int:
+    """Record one stage's findings: appended to the history (a retried step replaces its own earlier
+    findings of that run only) and swapped into the current state for its slice."""
+    conditions = _slice(source, target, ingest)
+    history_delete = " and ".join([f"run_id = '{run_id}'", *conditions])
+    warehouse.append(FINDINGS_SCHEMA, FINDINGS_TABLE, findings,
+                     delete_where=history_delete if warehouse.table_exists(FINDINGS_SCHEMA, FINDINGS_TABLE) else None)
+    warehouse.append(FINDINGS_SCHEMA, CURRENT_TABLE, findings,
+                     delete_where=" and ".join(conditions) if warehouse.table_exists(FINDINGS_SCHEMA, CURRENT_TABLE) else None)
+    return len(findings)
+
+
+def current_findings(warehouse: Warehouse) -> pd.DataFrame:
+    if not warehouse.table_exists(FINDINGS_SCHEMA, CURRENT_TABLE):
+        return pd.DataFrame()
+    return warehouse.query(f"select * from {FINDINGS_SCHEMA}.{CURRENT_TABLE} "
+                           "order by rule_id, source, source_file, sheet, row_number")
 
 
 def run_findings(warehouse: Warehouse, run_id: str) -> pd.DataFrame:

@@ -75,30 +75,74 @@ class _Problems:
         self.spec, self.source_file, self.rows = spec, source_file, []
 
     def add(self, rule_id, message, sheet=None, row_number=None, column_name=None, value=None, expected=None,
-            severity="error"):
+            severity="error", source_file=None):
         self.rows.append(dict(
-            rule_id=rule_id, severity=severity, source=self.spec.name, source_file=self.source_file, sheet=sheet,
+            rule_id=rule_id, severity=severity, source=self.spec.name, source_file=source_file or self.source_file, sheet=sheet,
             row_number=row_number, row_key=None, column_name=column_name,
             value=None if value is None else str(value), expected=expected, message=message,
         ))
 
 
+_MARK_WORDS = r"更正|修正|修订|更新|调整|副本|第\d+版|v\d+"
+# A version mark ends the name: (更正), （修订）, (1), " - 副本", "_v2"; a bare trailing year is not one.
+_VERSION_MARK = re.compile(rf"(?:[(\uff08]\s*(?:{_MARK_WORDS}|\d{{1,2}})\s*[)\uff09]|[\s_-]*(?:{_MARK_WORDS}))$", re.IGNORECASE)
+
+
+def version_key(relative: str) -> str:
+    """Files that differ only by a version mark (更正, 修订, v2, (1) …) are versions of one report."""
+    path = Path(relative)
+    stem = path.stem
+    while True:
+        shorter = _VERSION_MARK.sub("", stem).rstrip("_- ")
+        if shorter == stem or not shorter:
+            break
+        stem = shorter
+    return (path.parent / stem).as_posix()
+
+
+def select_files(spec: SourceSpec, inbox: Path) -> tuple[list[tuple[Path, str]], _Problems]:
+    """The files to read, with their SHA-256: a file dropped twice is read once, and of several versions
+    of one report only the newest (by modification time) is read. Both are reported, never silent."""
+    found = [(p, file_sha256(p)) for p in find_files(spec, inbox)]
+    rel = {p: (p.relative_to(inbox).as_posix() if p.is_relative_to(inbox) else p.name) for p, _ in found}
+    notes = _Problems(spec, "")
+    unique, first_by_hash = [], {}
+    for path, sha in found:
+        if sha in first_by_hash:
+            notes.add("INGEST-DUPLICATE-FILE", f"文件「{rel[path]}」与「{rel[first_by_hash[sha]]}」内容完全相同,只读取一次",
+                      severity="warning", value=rel[path], expected=rel[first_by_hash[sha]], source_file=rel[path])
+            continue
+        first_by_hash[sha] = path
+        unique.append((path, sha))
+    newest: dict[str, tuple[Path, str]] = {}
+    for path, sha in sorted(unique, key=lambda item: (item[0].stat().st_mtime, rel[item[0]])):
+        key = version_key(rel[path])
+        if key in newest:
+            older = newest[key][0]
+            notes.add("INGEST-SUPERSEDED", f"文件「{rel[older]}」已被较新的版本「{rel[path]}」取代,未读取",
+                      severity="warning", value=rel[older], expected=rel[path], source_file=rel[older])
+        newest[key] = (path, sha)
+    return sorted(newest.values(), key=lambda item: rel[item[0]]), notes
+
+
 def read_source(spec: SourceSpec, inbox: Path) -> SourceRead:
-    reads = [read_workbook(spec, path, inbox) for path in find_files(spec, inbox)]
+    chosen, notes = select_files(spec, inbox)
+    reads = [read_workbook(spec, path, inbox, sha) for path, sha in chosen]
+    note_frame = pd.DataFrame(notes.rows, columns=PROBLEM_COLUMNS) if notes.rows else empty_problems()
     if not reads:
-        return SourceRead(empty_records(spec.entity), empty_problems(), empty_totals(), [])
+        return SourceRead(empty_records(spec.entity), note_frame, empty_totals(), [])
     return SourceRead(
         records=pd.concat([r.records for r in reads], ignore_index=True),
-        problems=pd.concat([r.problems for r in reads], ignore_index=True),
+        problems=pd.concat([note_frame] + [r.problems for r in reads], ignore_index=True),
         totals=pd.concat([r.totals for r in reads], ignore_index=True),
         files=[f for r in reads for f in r.files],
     )
 
 
-def read_workbook(spec: SourceSpec, path: Path, inbox: Path) -> SourceRead:
+def read_workbook(spec: SourceSpec, path: Path, inbox: Path, sha: str | None = None) -> SourceRead:
     relative = path.relative_to(inbox).as_posix() if path.is_relative_to(inbox) else path.name
     problems = _Problems(spec, relative)
-    sha = file_sha256(path)
+    sha = sha or file_sha256(path)
     file_info = {"source": spec.name, "source_file": relative, "file_sha256": sha, "bytes": path.stat().st_size}
     try:
         workbook = CalamineWorkbook.from_path(str(path))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,15 +64,21 @@ class Warehouse:
     # -- writing -------------------------------------------------------------------------
     def replace_table(self, schema: str, table: str, frame: pd.DataFrame) -> int:
         """Swap in a new version of a table in one transaction: readers see the old or the new, never half."""
+        return self.replace_tables({(schema, table): frame})
+
+    def replace_tables(self, frames: dict[tuple[str, str], pd.DataFrame]) -> int:
+        """Swap in new versions of several tables in one transaction (e.g. clean and quarantine together):
+        a failure anywhere leaves every one of them as it was."""
         with self.transaction() as con:
-            self._ensure_schema(con, schema)
-            staging = f"{table}__new"
-            self._execute(con, f'drop table if exists {schema}."{staging}"')
-            self._create(con, schema, staging, frame)
-            self._load(con, schema, staging, frame)
-            self._execute(con, f'drop table if exists {schema}."{table}"')
-            self._execute(con, f'alter table {schema}."{staging}" rename to "{table}"')
-        return len(frame)
+            for (schema, table), frame in frames.items():
+                self._ensure_schema(con, schema)
+                staging = f"{table}__new"
+                self._execute(con, f'drop table if exists {schema}."{staging}"')
+                self._create(con, schema, staging, frame)
+                self._load(con, schema, staging, frame)
+                self._execute(con, f'drop table if exists {schema}."{table}"')
+                self._execute(con, f'alter table {schema}."{staging}" rename to "{table}"')
+        return sum(len(f) for f in frames.values())
 
     def append(self, schema: str, table: str, frame: pd.DataFrame, delete_where: str | None = None) -> int:
         """Append rows (creating the table, or adding new columns, as needed), optionally replacing a slice."""
@@ -93,6 +100,11 @@ class Warehouse:
     def execute(self, sql: str) -> None:
         with self.transaction() as con:
             self._execute(con, sql)
+
+    @contextlib.contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """Serialise a publishing step across concurrent runs (a no-op where the back-end has one writer)."""
+        yield
 
     def _create(self, con, schema, table, frame):
         columns = ", ".join(f'"{c}" {_sql_type(frame[c], self.dialect)}' for c in frame.columns)
@@ -128,7 +140,7 @@ class DuckDBWarehouse(Warehouse):
         import duckdb
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(self.path))
+        con = _connect_with_patience(duckdb, str(self.path))
         try:
             yield con
         finally:
@@ -158,6 +170,18 @@ class DuckDBWarehouse(Warehouse):
             con.execute(f'insert into {schema}."{table}" ({columns}) select {columns} from _incoming')
         finally:
             con.unregister("_incoming")
+
+
+def _connect_with_patience(duckdb, path: str, seconds: float = 120.0):
+    """DuckDB lets one process write a file at a time; another process waits its turn instead of failing."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return duckdb.connect(path)
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 class PostgresWarehouse(Warehouse):
@@ -197,6 +221,21 @@ class PostgresWarehouse(Warehouse):
             raw.rollback()
             raise
         finally:
+            raw.close()
+
+    @contextlib.contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """A session-level advisory lock, held on its own connection for the duration of the block."""
+        raw = self.engine.raw_connection()
+        try:
+            with raw.cursor() as cur:
+                cur.execute("select pg_advisory_lock(hashtext(%s))", (f"fund_pipeline:{name}",))
+            raw.commit()
+            yield
+        finally:
+            with raw.cursor() as cur:
+                cur.execute("select pg_advisory_unlock(hashtext(%s))", (f"fund_pipeline:{name}",))
+            raw.commit()
             raw.close()
 
     def _execute(self, con, sql):

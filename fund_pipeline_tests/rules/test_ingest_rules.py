@@ -1,4 +1,5 @@
-"""INGEST-FILE, INGEST-SHEET, INGEST-HEADER, INGEST-VALUE, INGEST-REQUIRED, INGEST-TOTAL — data integrity
+"""INGEST-FILE, INGEST-SHEET, INGEST-HEADER, INGEST-VALUE, INGEST-REQUIRED, INGEST-TOTAL, INGEST-DUPLICATE-FILE,
+INGEST-SUPERSEDED — data integrity
 rules of ingestion (no policy clause): every problem names the file, sheet, row and column."""
 
 from fund_pipeline.rules.catalogue import load_catalogue
@@ -15,7 +16,8 @@ def _read(inbox):
 
 
 def test_ingest_rules_are_integrity_rules_without_clause():
-    for rule_id in ("INGEST-FILE", "INGEST-SHEET", "INGEST-HEADER", "INGEST-VALUE", "INGEST-REQUIRED", "INGEST-TOTAL"):
+    for rule_id in ("INGEST-FILE", "INGEST-SHEET", "INGEST-HEADER", "INGEST-VALUE", "INGEST-REQUIRED", "INGEST-TOTAL",
+                    "INGEST-DUPLICATE-FILE", "INGEST-SUPERSEDED"):
         assert load_catalogue().rule(rule_id).clause is None
 
 
@@ -96,3 +98,28 @@ def test_ingest_total_row_that_does_not_match_the_rows(tmp_path):
     assert findings[["rule_id", "sheet", "row_number"]].values.tolist() == [["INGEST-TOTAL", "拨付台账", 5]]
     write_sheet(tmp_path / FILE, [transport_row(1), transport_row(2)], total=["合计"] + [None] * 6 + [25.0, None, None])
     assert total_findings(_read(tmp_path), load_catalogue()).empty
+
+
+def test_ingest_duplicate_file_is_read_once(tmp_path):
+    import shutil
+
+    write_sheet(tmp_path / FILE, [transport_row(1), transport_row(2)])
+    shutil.copy(tmp_path / FILE, tmp_path / "交通运输局/2016年交通扶贫资金拨付台账 - 副本.xlsx")
+    read = _read(tmp_path)
+    assert len(read.records) == 2
+    problem = read.problems.iloc[0]
+    assert (problem["rule_id"], problem["severity"]) == ("INGEST-DUPLICATE-FILE", "warning")
+    assert "副本" in problem["message"]
+
+
+def test_ingest_superseded_older_version_is_not_read(tmp_path):
+    import os
+
+    old = write_sheet(tmp_path / FILE, [transport_row(1), transport_row(2)])
+    new = write_sheet(tmp_path / "交通运输局/2016年交通扶贫资金拨付台账(更正).xlsx", [transport_row(1, **{"拨付金额(万元)": 10.0})])
+    os.utime(old, (1_600_000_000, 1_600_000_000))
+    read = _read(tmp_path)
+    assert read.records["amount"].tolist() == [100_000.0]
+    assert read.records["source_file"].unique().tolist() == [new.relative_to(tmp_path).as_posix()]
+    problem = read.problems.iloc[0]
+    assert (problem["rule_id"], problem["source_file"]) == ("INGEST-SUPERSEDED", FILE)
