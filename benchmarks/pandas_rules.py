@@ -16,9 +16,9 @@ def _where_mask(frame: pd.DataFrame, where: dict, thresholds: dict) -> pd.Series
             continue
         for op, raw in test.items():
             v = thresholds[raw[1:]] if isinstance(raw, str) and raw.startswith("$") else raw
-            result = {"not_null": lambda: values.notna(), "in": lambda: values.isin(v), "lt": lambda: values < v,
-                      "le": lambda: values <= v, "gt": lambda: values > v, "ge": lambda: values >= v,
-                      "ne": lambda: values != v}[op]()
+            result = {"not_null": lambda: values.notna(), "in": lambda: values.isin(v),  # noqa: B023
+                      "lt": lambda: values < v, "le": lambda: values <= v, "gt": lambda: values > v,  # noqa: B023
+                      "ge": lambda: values >= v, "ne": lambda: values != v}[op]()  # noqa: B023
             mask &= result.fillna(False).astype(bool)
     return mask
 

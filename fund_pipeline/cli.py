@@ -23,16 +23,33 @@ def _sample(args) -> int:
 
 
 def _run(args) -> int:
-    from fund_pipeline.pipeline.runner import run_pipeline
+    from fund_pipeline.pipeline.runner import run_pipeline, sources_selection
 
     settings = Settings.from_env().with_overrides(
         inbox=Path(args.inbox).resolve() if args.inbox else None,
         warehouse_url=args.warehouse,
         reports_dir=Path(args.reports).resolve() if args.reports else None,
     )
-    outcome = run_pipeline(settings)
+    outcome = run_pipeline(settings, selection=sources_selection(args.source) if args.source else None)
     print(outcome.describe())
     return 0 if outcome.success else 1
+
+
+def _serve(args) -> int:
+    """The webserver and the daemon for the bureau, as two processes sharing DAGSTER_HOME's instance."""
+    import subprocess
+
+    from fund_pipeline.settings import PROJECT_ROOT, dagster_instance
+
+    dagster_instance(Settings.from_env())  # makes DAGSTER_HOME and its dagster.yaml when missing
+    workspace = str(PROJECT_ROOT / "workspace.yaml")
+    bin_dir = Path(sys.prefix) / "bin"
+    daemon = subprocess.Popen([str(bin_dir / "dagster-daemon"), "run", "-w", workspace])
+    try:
+        return subprocess.call([str(bin_dir / "dagster-webserver"), "-w", workspace, "-h", args.host, "-p", str(args.port)])
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=30)
 
 
 def _validate(args) -> int:
@@ -70,7 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--inbox")
     run.add_argument("--warehouse", help="duckdb:///path/file.duckdb or postgresql+psycopg2://user@host/db")
     run.add_argument("--reports")
+    run.add_argument("--source", action="append", help="only this source and what depends on it (repeatable)")
     run.set_defaults(handler=_run)
+
+    serve = commands.add_parser("serve", help="start the Dagster webserver and daemon (schedules, sensor)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=3000)
+    serve.set_defaults(handler=_serve)
 
     validate = commands.add_parser("validate", help="check one spreadsheet against its source layout and rules")
     validate.add_argument("file")

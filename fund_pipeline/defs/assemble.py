@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from fund_pipeline.defs.automation import schedules, sensors
 from fund_pipeline.defs.audit import audit_report, policy_measures, validation_findings
 from fund_pipeline.defs.dbt import build_dbt_assets, dbt_resource
 from fund_pipeline.defs.ingest import ingest_assets
@@ -18,6 +19,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=[*ingest_assets(), *clean_assets(), build_dbt_assets(), policy_measures, validation_findings, audit_report],
         jobs=[refresh_job],
+        schedules=schedules,
+        sensors=sensors,
         resources={"fund": FundPipelineResource.from_settings(settings), "dbt": dbt_resource()},
         executor=executor_for(settings),
     )

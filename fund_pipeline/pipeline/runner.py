@@ -36,8 +36,8 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
     defs = build_definitions(settings)
     job = defs.resolve_implicit_global_asset_job_def()
     instance = instance or dagster_instance(settings)
-    result = job.execute_in_process(instance=instance, raise_on_error=False,
-                                    asset_selection=list(selection.resolve(defs.resolve_asset_graph())) if selection else None)
+    keys = list(selection.resolve(defs.resolve_asset_graph())) if selection is not None else None
+    result = job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=keys)
     reports = {}
     failed = []
     for event in result.all_events:
@@ -54,6 +54,14 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
         failures = [e for e in result.all_events if e.is_step_failure]
         error = "; ".join(f"{e.step_key}: {_root_cause(e.event_specific_data.error)}" for e in failures)[:4000]
     return RunOutcome(result.success, result.run_id, _display(settings.warehouse_url), reports, sorted(set(failed)), error)
+
+
+def sources_selection(sources: list[str]) -> dg.AssetSelection:
+    """Just these departments' sources and everything downstream of them."""
+    from fund_pipeline.defs.ingest import landing_key
+    from fund_pipeline.sources.spec import layout_by_name
+
+    return dg.AssetSelection.assets(*[landing_key(layout_by_name(s).name) for s in sources]).downstream()
 
 
 def _root_cause(error) -> str:

@@ -4,6 +4,7 @@ results into findings: one row per failing row per rule, traced to department, f
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 from dataclasses import dataclass
@@ -23,6 +24,10 @@ FINDING_COLUMNS = (
     "row_number", "row_key", "column_name", "value", "expected", "message", "policy_clause", "fiscal_year",
     "catalogue_version", "detected_at",
 )
+# Two passes keep GX's result formatting off the hot path: every expectation is first evaluated with
+# BASIC results (counts and a few examples, also what Data Docs show); only the failing ones are run
+# again with COMPLETE results to get the index of every failing row.
+_FIRST_PASS = {"result_format": "BASIC", "partial_unexpected_count": 20}
 _RESULT_FORMAT = {"result_format": "COMPLETE", "partial_unexpected_count": 0, "include_unexpected_rows": False,
                   "return_unexpected_index_query": False}
 
@@ -175,28 +180,58 @@ def _docs_site(context, docs_dir: Path) -> str:
     return site
 
 
+def columns_read(compiled: list[CompiledCheck]) -> list[str]:
+    """The columns a suite reads: GX copies and hashes whatever frame it is given, so it gets only these."""
+    names: set[str] = set()
+    for item in compiled:
+        params = item.check.params
+        names.update(c for c in (params.get("column"), params.get("column_a"), params.get("column_b")) if c)
+        names.update(params.get("columns") or [])
+        names.update(item.check.where)
+        if item.expectation.row_condition is not None:
+            names.add("fiscal_year")
+    return sorted(names)
+
+
 def run_suite(name: str, frame: pd.DataFrame, compiled: list[CompiledCheck], docs_dir: Path | None = None):
     """Validate a frame with GX; returns (compiled check, GX result) pairs in suite order.
     With docs_dir, the run goes through a Checkpoint whose action renders GX Data Docs there."""
     context = _context()
-    suite = build_suite(name, compiled)
+    frame = frame[[c for c in columns_read(compiled) if c in frame.columns]]
+    definition = _definition(context, name, build_suite(name, compiled))
+    if docs_dir is None:
+        result = definition.run(batch_parameters={"dataframe": frame}, result_format=_FIRST_PASS)
+    else:
+        checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
+            name=name, validation_definitions=[definition], result_format=_FIRST_PASS,
+            actions=[UpdateDataDocsAction(name="data_docs", site_names=[_docs_site(context, Path(docs_dir))])]))
+        result = next(iter(checkpoint.run(batch_parameters={"dataframe": frame}).run_results.values()))
+    outcomes = {int(o.expectation_config.meta["key"]): o for o in result.results}
+    failing = [compiled[k] for k, o in outcomes.items() if not o.success]
+    if failing:
+        rerun = [CompiledCheck(c.rule, c.check, _fresh(c.expectation), c.expected_text, c.severity) for c in failing]
+        detail = _definition(context, f"{name}__failing", build_suite(f"{name}__failing", rerun))
+        for outcome in detail.run(batch_parameters={"dataframe": frame}, result_format=_RESULT_FORMAT).results:
+            outcomes[int(outcome.expectation_config.meta["key"])] = outcome
+    pairs = [(compiled[k], outcomes[k]) for k in sorted(outcomes)]
+    return pairs, result
+
+
+def _fresh(expectation: gx.expectations.Expectation) -> gx.expectations.Expectation:
+    """A copy that belongs to no suite yet (GX refuses to put one expectation into two suites)."""
+    copied = copy.copy(expectation)
+    copied.id = None
+    return copied
+
+
+def _definition(context, name: str, suite: gx.ExpectationSuite) -> gx.ValidationDefinition:
     try:
         source = context.data_sources.get(name)
     except (KeyError, ValueError):
         source = context.data_sources.add_pandas(name)
     asset = source.assets[0] if source.assets else source.add_dataframe_asset(name)
     batch_definition = asset.batch_definitions[0] if asset.batch_definitions else asset.add_batch_definition_whole_dataframe(name)
-    definition = gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
-    definition = context.validation_definitions.add_or_update(definition)
-    if docs_dir is None:
-        result = definition.run(batch_parameters={"dataframe": frame}, result_format=_RESULT_FORMAT)
-    else:
-        checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
-            name=name, validation_definitions=[definition], result_format=_RESULT_FORMAT,
-            actions=[UpdateDataDocsAction(name="data_docs", site_names=[_docs_site(context, Path(docs_dir))])]))
-        result = next(iter(checkpoint.run(batch_parameters={"dataframe": frame}).run_results.values()))
-    pairs = [(compiled[int(outcome.expectation_config.meta["key"])], outcome) for outcome in result.results]
-    return pairs, result
+    return context.validation_definitions.add_or_update(gx.ValidationDefinition(name=name, data=batch_definition, suite=suite))
 
 
 def findings_from_results(pairs, frame: pd.DataFrame, target: str, catalogue: Catalogue, run_id: str,

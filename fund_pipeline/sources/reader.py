@@ -105,6 +105,7 @@ def select_files(spec: SourceSpec, inbox: Path) -> tuple[list[tuple[Path, str]],
     of one report only the newest (by modification time) is read. Both are reported, never silent."""
     found = [(p, file_sha256(p)) for p in find_files(spec, inbox)]
     rel = {p: (p.relative_to(inbox).as_posix() if p.is_relative_to(inbox) else p.name) for p, _ in found}
+    found.sort(key=lambda item: (item[0].stat().st_mtime, len(rel[item[0]]), rel[item[0]]))  # the first copy is kept
     notes = _Problems(spec, "")
     unique, first_by_hash = [], {}
     for path, sha in found:
