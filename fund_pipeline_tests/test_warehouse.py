@@ -15,6 +15,14 @@ def _publish_then_fail(warehouse: Warehouse, bad: pd.DataFrame) -> None:
     assert not warehouse.table_exists("clean", "t__new")
 
 
+def test_republishing_keeps_views_on_the_table_valid(tmp_path):
+    warehouse = Warehouse.from_url(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    warehouse.replace_table("clean", "v", pd.DataFrame({"a": [1]}))
+    warehouse.execute("create schema if not exists staging; create or replace view staging.v as select * from clean.v")
+    warehouse.replace_table("clean", "v", pd.DataFrame({"a": [5, 6]}))
+    assert warehouse.query("select sum(a) as s from staging.v")["s"].iloc[0] == 11
+
+
 def test_duckdb_failed_publish_leaves_previous_tables(tmp_path):
     # A frame with two columns of one name cannot become a table: the second table fails after the first was swapped.
     _publish_then_fail(Warehouse.from_url(f"duckdb:///{tmp_path / 'w.duckdb'}"), pd.DataFrame([[1, 2]], columns=["a", "a"]))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from fund_pipeline.defs.automation import schedules, sensors
 from fund_pipeline.defs.audit import audit_report, policy_measures, validation_findings
+from fund_pipeline.defs.automation import schedules, sensors
 from fund_pipeline.defs.dbt import build_dbt_assets, dbt_resource
 from fund_pipeline.defs.ingest import ingest_assets
 from fund_pipeline.defs.jobs import executor_for, refresh_job

@@ -11,6 +11,7 @@ from fund_pipeline.defs.ingest import landing_key
 from fund_pipeline.defs.publish import clean_key, specs_by_entity
 from fund_pipeline.defs.resources import FundPipelineResource
 from fund_pipeline.pipeline.findings import current_findings, replace_findings
+from fund_pipeline.pipeline.ingest import unmatched_files
 from fund_pipeline.pipeline.summary import aggregate_measures, rule_summary
 from fund_pipeline.report.build import ReportInput, write_report
 from fund_pipeline.rules.catalogue import Rule, load_catalogue
@@ -87,6 +88,8 @@ def validation_findings(context: dg.AssetExecutionContext, fund: FundPipelineRes
     `audit.rule_summary` for this run. The findings live in `audit.current_findings` (the state now) and
     `audit.validation_findings` (every run's, kept as history): one row per failing row per rule."""
     warehouse, catalogue = fund.warehouse(), load_catalogue()
+    stray = unmatched_files(fund.inbox_path, load_layouts(), catalogue, context.run_id)
+    replace_findings(warehouse, stray, context.run_id, source="inbox", ingest=True)
     findings = current_findings(warehouse)
     measures = warehouse.read_table("audit", "policy_measures", where=f"run_id = '{context.run_id}'") \
         if warehouse.table_exists("audit", "policy_measures") else pd.DataFrame()

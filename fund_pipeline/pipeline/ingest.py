@@ -62,3 +62,28 @@ def ingest(spec: SourceSpec, inbox, catalogue: Catalogue, run_id: str) -> tuple[
     findings = ingestion_findings(spec, read, catalogue, run_id, pd.Timestamp.now())
     result = IngestResult(spec.name, len(read.records), read.files, findings, read.totals)
     return result, read.records
+
+
+SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".et", ".csv")
+
+
+def unmatched_files(inbox, specs, catalogue: Catalogue, run_id: str) -> pd.DataFrame:
+    """INGEST-UNMATCHED: a spreadsheet in the inbox that no layout reads is reported, not silently ignored."""
+    from pathlib import Path
+
+    from fund_pipeline.sources.reader import find_files
+
+    inbox = Path(inbox)
+    matched = {p for spec in specs for p in find_files(spec, inbox)}
+    stray = sorted(p for p in inbox.rglob("*") if p.is_file() and p.suffix.lower() in SPREADSHEET_SUFFIXES
+                   and not p.name.startswith(("~$", ".")) and p not in matched)
+    rule = catalogue.rule("INGEST-UNMATCHED")
+    rows = [{"rule_id": rule.id, "severity": rule.severity, "level": rule.level, "target": "ingest", "source": "inbox",
+             "source_file": p.relative_to(inbox).as_posix(), "value": p.name, "expected": "已登记来源布局中的文件",
+             "message": f"文件「{p.relative_to(inbox).as_posix()}」不属于任何来源布局,未被读取;如为新部门报表,请先登记其布局"}
+            for p in stray]
+    findings = pd.DataFrame(rows)
+    findings["run_id"] = run_id
+    findings["catalogue_version"] = catalogue.version
+    findings["detected_at"] = pd.Timestamp.now()
+    return normalise_findings(findings)

@@ -35,6 +35,7 @@ class Warehouse:
     """Common operations; subclasses provide a connection and a bulk loader."""
 
     dialect = ""
+    _cascade = ""
 
     def __init__(self, url: str):
         self.url = url
@@ -68,16 +69,19 @@ class Warehouse:
 
     def replace_tables(self, frames: dict[tuple[str, str], pd.DataFrame]) -> int:
         """Swap in new versions of several tables in one transaction (e.g. clean and quarantine together):
-        a failure anywhere leaves every one of them as it was."""
+        readers see the old or the new, and a failure anywhere leaves every one of them as it was.
+
+        A table keeps its identity when its columns are unchanged (emptied and refilled), so the dbt views
+        built on it stay valid; only a changed layout drops and recreates it."""
         with self.transaction() as con:
             for (schema, table), frame in frames.items():
                 self._ensure_schema(con, schema)
-                staging = f"{table}__new"
-                self._execute(con, f'drop table if exists {schema}."{staging}"')
-                self._create(con, schema, staging, frame)
-                self._load(con, schema, staging, frame)
-                self._execute(con, f'drop table if exists {schema}."{table}"')
-                self._execute(con, f'alter table {schema}."{staging}" rename to "{table}"')
+                if self._exists(con, schema, table) and self._columns(con, schema, table) == list(frame.columns):
+                    self._execute(con, f'delete from {schema}."{table}"')
+                else:
+                    self._execute(con, f'drop table if exists {schema}."{table}"{self._cascade}')
+                    self._create(con, schema, table, frame)
+                self._load(con, schema, table, frame)
         return sum(len(f) for f in frames.values())
 
     def append(self, schema: str, table: str, frame: pd.DataFrame, delete_where: str | None = None) -> int:
@@ -130,6 +134,7 @@ class Warehouse:
 
 class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
+    _cascade = ""  # DuckDB binds views when they are queried
 
     @property
     def path(self) -> Path:
@@ -186,6 +191,7 @@ def _connect_with_patience(duckdb, path: str, seconds: float = 120.0):
 
 class PostgresWarehouse(Warehouse):
     dialect = "postgres"
+    _cascade = " cascade"  # dbt's views on a recreated table are rebuilt by the dbt step that follows
 
     def __init__(self, url: str):
         super().__init__(url)

@@ -1,5 +1,5 @@
 """INGEST-FILE, INGEST-SHEET, INGEST-HEADER, INGEST-VALUE, INGEST-REQUIRED, INGEST-TOTAL, INGEST-DUPLICATE-FILE,
-INGEST-SUPERSEDED — data integrity
+INGEST-SUPERSEDED, INGEST-UNMATCHED — data integrity
 rules of ingestion (no policy clause): every problem names the file, sheet, row and column."""
 
 from fund_pipeline.rules.catalogue import load_catalogue
@@ -17,7 +17,7 @@ def _read(inbox):
 
 def test_ingest_rules_are_integrity_rules_without_clause():
     for rule_id in ("INGEST-FILE", "INGEST-SHEET", "INGEST-HEADER", "INGEST-VALUE", "INGEST-REQUIRED", "INGEST-TOTAL",
-                    "INGEST-DUPLICATE-FILE", "INGEST-SUPERSEDED"):
+                    "INGEST-DUPLICATE-FILE", "INGEST-SUPERSEDED", "INGEST-UNMATCHED"):
         assert load_catalogue().rule(rule_id).clause is None
 
 
@@ -123,3 +123,15 @@ def test_ingest_superseded_older_version_is_not_read(tmp_path):
     assert read.records["source_file"].unique().tolist() == [new.relative_to(tmp_path).as_posix()]
     problem = read.problems.iloc[0]
     assert (problem["rule_id"], problem["source_file"]) == ("INGEST-SUPERSEDED", FILE)
+
+
+def test_ingest_unmatched_spreadsheet_in_the_inbox_is_reported(tmp_path):
+    from fund_pipeline.pipeline.ingest import unmatched_files
+    from fund_pipeline.sources.spec import load_layouts
+
+    write_sheet(tmp_path / FILE, [transport_row(1)])
+    write_sheet(tmp_path / "林业局/2016年造林补助.xlsx", [transport_row(1)])
+    (tmp_path / "说明.txt").write_text("不是表格", encoding="utf-8")
+    findings = unmatched_files(tmp_path, load_layouts(), load_catalogue(), "run")
+    assert findings[["rule_id", "source_file", "severity"]].values.tolist() == [
+        ["INGEST-UNMATCHED", "林业局/2016年造林补助.xlsx", "warning"]]
