@@ -30,7 +30,8 @@ def _run(args) -> int:
         warehouse_url=args.warehouse,
         reports_dir=Path(args.reports).resolve() if args.reports else None,
     )
-    outcome = run_pipeline(settings, selection=sources_selection(args.source) if args.source else None)
+    outcome = run_pipeline(settings, selection=sources_selection(args.source) if args.source else None,
+                           years=args.year)
     print(outcome.describe())
     return 0 if outcome.success else 1
 
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--warehouse", help="duckdb:///path/file.duckdb or postgresql+psycopg2://user@host/db")
     run.add_argument("--reports")
     run.add_argument("--source", action="append", help="only this source and what depends on it (repeatable)")
+    run.add_argument("--year", action="append", help="only this fiscal year's partition (repeatable; a range is run)")
     run.set_defaults(handler=_run)
 
     serve = commands.add_parser("serve", help="start the Dagster webserver and daemon (schedules, sensor)")

@@ -21,6 +21,7 @@ class Settings:
     warehouse_url: str
     reports_dir: Path
     environment: str  # "local", "ci" or "prod"
+    fiscal_years: tuple[str, ...] = ("2015", "2016", "2017")  # the fiscal-year partitions
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -33,6 +34,7 @@ class Settings:
             ),
             reports_dir=Path(env.get("FUND_PIPELINE_REPORTS", data_dir / "reports")).resolve(),
             environment=env.get("FUND_PIPELINE_ENV", "ci" if env.get("CI") == "true" else "local"),
+            fiscal_years=parse_years(env.get("FUND_PIPELINE_FISCAL_YEARS", "2015-2017")),
         )
 
     def with_overrides(self, **changes) -> Settings:
@@ -64,6 +66,18 @@ class Settings:
         """'duckdb' or 'postgres', from the URL scheme."""
         scheme = self.warehouse_url.split(":", 1)[0]
         return "postgres" if scheme.startswith("postgres") else scheme
+
+
+def parse_years(text: str) -> tuple[str, ...]:
+    """'2015-2017' or '2015,2016,2017' -> ('2015', '2016', '2017')."""
+    years: set[int] = set()
+    for part in text.replace(" ", "").split(","):
+        if "-" in part:
+            first, last = (int(y) for y in part.split("-", 1))
+            years.update(range(first, last + 1))
+        elif part:
+            years.add(int(part))
+    return tuple(str(y) for y in sorted(years))
 
 
 def dagster_instance(settings: Settings):

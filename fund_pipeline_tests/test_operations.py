@@ -12,10 +12,13 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from fund_pipeline.defs.automation import inbox_sensor, monthly_refresh, year_end_close
+from fund_pipeline.defs.automation import build_schedules, build_sensors
 from fund_pipeline.defs.resources import FundPipelineResource
 from fund_pipeline.pipeline.runner import run_pipeline, sources_selection
 from fund_pipeline.settings import Settings
+
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+CHINA = dt.timezone(dt.timedelta(hours=8))
 
 TRANSPORT_2016 = "交通运输局/2016年交通扶贫资金拨付台账.xlsx"
 PUBLISHED = [
@@ -101,6 +104,7 @@ def test_inbox_sensor_requests_a_run_for_exactly_the_changed_source(county):
     from fund_pipeline.defs.assemble import build_definitions
 
     defs = build_definitions(county)
+    [inbox_sensor] = build_sensors(county.fiscal_years)
     resources = {"fund": FundPipelineResource.from_settings(county)}
     with dg.build_sensor_context(definitions=defs, resources=resources) as context:
         first = inbox_sensor(context)
@@ -119,12 +123,33 @@ def test_inbox_sensor_requests_a_run_for_exactly_the_changed_source(county):
     assert {k for k in keys if k.startswith("landing/")} == {"landing/audit_records"}
     assert {"clean/audits", "warehouse/project_compliance", "reports/audit_report"} <= keys
     assert request.tags["fund_pipeline/sources"] == "audit_records"
+    # the changed file is 2016's: the run covers the 2016 partition only
+    assert (request.tags[RANGE_START], request.tags[RANGE_END]) == ("2016", "2016")
 
 
 def test_schedules_evaluate_to_the_expected_runs():
+    monthly_refresh, year_end_close = build_schedules(("2015", "2016", "2017"))
     assert monthly_refresh.cron_schedule == "0 2 1 * *" and monthly_refresh.execution_timezone == "Asia/Shanghai"
-    when = dt.datetime(2017, 1, 20, 3, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
-    with dg.build_schedule_context(scheduled_execution_time=when) as context:
+    with dg.build_schedule_context(scheduled_execution_time=dt.datetime(2017, 3, 1, 2, 0, tzinfo=CHINA)) as context:
+        monthly = monthly_refresh(context)
+    assert (monthly.tags[RANGE_START], monthly.tags[RANGE_END]) == ("2015", "2017")
+    with dg.build_schedule_context(scheduled_execution_time=dt.datetime(2017, 1, 20, 3, 0, tzinfo=CHINA)) as context:
         request = year_end_close(context)
     assert request.run_key == "close-2016"
     assert request.tags["fund_pipeline/closes_fiscal_year"] == "2016"
+    assert (request.tags[RANGE_START], request.tags[RANGE_END]) == ("2016", "2016")
+
+
+def test_a_correction_to_one_year_republishes_that_year_only(county):
+    before = query(county, "select fiscal_year, run_id from audit.current_findings where target = 'household_payments' "
+                           "and fiscal_year is not null group by 1, 2 order by 1")
+    outcome = run_pipeline(county, selection=sources_selection(["poverty_yulu"]), years=["2016"])
+    assert outcome.success, outcome.error
+    after = query(county, "select fiscal_year, run_id from audit.current_findings where target = 'household_payments' "
+                          "and fiscal_year is not null group by 1, 2 order by 1")
+    changed = set(after.loc[after["run_id"] == outcome.run_id, "fiscal_year"])
+    assert changed == {2016}
+    kept = after[after["fiscal_year"] != 2016].merge(before, on=["fiscal_year", "run_id"])
+    assert len(kept) == len(after[after["fiscal_year"] != 2016])
+    counts = query(county, "select fiscal_year, count(*) as n from clean.household_payments group by 1 order by 1")
+    assert counts["fiscal_year"].tolist() == [2015, 2016, 2017]

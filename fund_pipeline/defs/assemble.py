@@ -5,10 +5,10 @@ from __future__ import annotations
 import dagster as dg
 
 from fund_pipeline.defs.audit import audit_report, policy_measures, validation_findings
-from fund_pipeline.defs.automation import schedules, sensors
+from fund_pipeline.defs.automation import build_schedules, build_sensors
 from fund_pipeline.defs.dbt import build_dbt_assets, dbt_resource
 from fund_pipeline.defs.ingest import ingest_assets
-from fund_pipeline.defs.jobs import executor_for, refresh_job
+from fund_pipeline.defs.jobs import executor_for, fiscal_year_partitions, refresh_job
 from fund_pipeline.defs.publish import clean_assets
 from fund_pipeline.defs.resources import FundPipelineResource
 from fund_pipeline.settings import Settings
@@ -17,10 +17,11 @@ from fund_pipeline.settings import Settings
 def build_definitions(settings: Settings) -> dg.Definitions:
     settings.export_dbt_env()
     return dg.Definitions(
-        assets=[*ingest_assets(), *clean_assets(), build_dbt_assets(), policy_measures, validation_findings, audit_report],
+        assets=[*ingest_assets(), *clean_assets(fiscal_year_partitions(settings)), build_dbt_assets(), policy_measures,
+                validation_findings, audit_report],
         jobs=[refresh_job],
-        schedules=schedules,
-        sensors=sensors,
+        schedules=build_schedules(settings.fiscal_years),
+        sensors=build_sensors(settings.fiscal_years),
         resources={"fund": FundPipelineResource.from_settings(settings), "dbt": dbt_resource()},
         executor=executor_for(settings),
     )

@@ -3,11 +3,12 @@ just the departments whose spreadsheets arrived or changed (by content hash)."""
 
 import hashlib
 import json
+import re
 
 import dagster as dg
 
 from fund_pipeline.defs.ingest import landing_key
-from fund_pipeline.defs.jobs import refresh_job
+from fund_pipeline.defs.jobs import all_years_tags, refresh_job
 from fund_pipeline.defs.resources import FundPipelineResource
 from fund_pipeline.sources.reader import file_sha256, find_files
 from fund_pipeline.sources.spec import load_layouts
@@ -15,24 +16,26 @@ from fund_pipeline.sources.spec import load_layouts
 TIMEZONE = "Asia/Shanghai"
 SOURCE_TAG = "fund_pipeline/sources"
 
-monthly_refresh = dg.ScheduleDefinition(
-    name="monthly_refresh",
-    job=refresh_job,
-    cron_schedule="0 2 1 * *",  # 02:00 on the 1st of every month
-    execution_timezone=TIMEZONE,
-    description="Every department's latest spreadsheets, validated and published, with a new auditors' report.",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-)
+def build_schedules(fiscal_years: tuple[str, ...]) -> list[dg.ScheduleDefinition]:
+    @dg.schedule(job=refresh_job, cron_schedule="0 2 1 * *", execution_timezone=TIMEZONE,
+                 default_status=dg.DefaultScheduleStatus.RUNNING)
+    def monthly_refresh(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        """02:00 on the 1st of every month: every department's latest spreadsheets, every fiscal year, in one
+        run, with a new auditors' report."""
+        return dg.RunRequest(run_key=context.scheduled_execution_time.strftime("monthly-%Y-%m"),
+                             tags=all_years_tags(fiscal_years))
 
+    @dg.schedule(job=refresh_job, cron_schedule="0 3 20 1 *", execution_timezone=TIMEZONE,
+                 default_status=dg.DefaultScheduleStatus.RUNNING)
+    def year_end_close(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        """On 20 January, once the departments' year-end figures are in, the fiscal year just ended is
+        re-validated and published (its partition only), tagged so its report is the year's record."""
+        closed = str(context.scheduled_execution_time.year - 1)
+        years = (closed,) if closed in fiscal_years else fiscal_years
+        return dg.RunRequest(run_key=f"close-{closed}",
+                             tags={"fund_pipeline/closes_fiscal_year": closed, **all_years_tags(years)})
 
-@dg.schedule(job=refresh_job, cron_schedule="0 3 20 1 *", execution_timezone=TIMEZONE,
-             default_status=dg.DefaultScheduleStatus.RUNNING)
-def year_end_close(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    """On 20 January, once the departments' year-end figures are in, a full refresh tagged with the fiscal
-    year it closes, so its report is the year's record."""
-    closed_year = context.scheduled_execution_time.year - 1
-    return dg.RunRequest(run_key=f"close-{closed_year}",
-                         tags={"fund_pipeline/closes_fiscal_year": str(closed_year)})
+    return [monthly_refresh, year_end_close]
 
 
 def inbox_fingerprints(inbox, previous: dict) -> dict[str, dict[str, list]]:
@@ -58,21 +61,40 @@ def changed_sources(previous: dict, current: dict) -> list[str]:
     return sorted(s for s in current if contents(current[s]) != contents(previous.get(s, {})))
 
 
-@dg.sensor(job=refresh_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
-def inbox_sensor(context: dg.SensorEvaluationContext, fund: FundPipelineResource):
-    """Watches the inbox; when a department's spreadsheet arrives, changes or is removed, requests one run
-    that re-reads just those departments and refreshes everything downstream of them."""
-    previous = json.loads(context.cursor) if context.cursor else {}
-    current = inbox_fingerprints(fund.inbox_path, previous)
-    changed = changed_sources(previous, current)
-    context.update_cursor(json.dumps(current, ensure_ascii=False))
-    if not changed:
-        return dg.SkipReason("no spreadsheet arrived or changed")
-    selection = dg.AssetSelection.assets(*[landing_key(s) for s in changed]).downstream()
-    keys = sorted(selection.resolve(context.repository_def.asset_graph), key=lambda k: k.to_user_string())
-    digest = hashlib.sha256(json.dumps({s: current[s] for s in changed}, sort_keys=True).encode()).hexdigest()[:16]
-    return dg.RunRequest(run_key=f"inbox-{digest}", asset_selection=keys, tags={SOURCE_TAG: ",".join(changed)})
+def changed_years(previous: dict, current: dict, source: str, fiscal_years: tuple[str, ...]) -> set[str]:
+    """The fiscal years a source's changed files belong to, read from their names where the layout says
+    how (e.g. 2016年…); a file whose name tells no year may hold any year, so then all of them."""
+    spec = next(s for s in load_layouts() if s.name == source)
+    old, new = previous.get(source, {}), current.get(source, {})
+    touched = {f for f in set(old) | set(new) if (old.get(f) or [None] * 3)[2] != (new.get(f) or [None] * 3)[2]}
+    patterns = [re.compile(p) for p in spec.filename_fields if "fiscal_year" in re.compile(p).groupindex]
+    years: set[str] = set()
+    for name in touched:
+        match = next((m for p in patterns if (m := p.search(name))), None)
+        if match is None:
+            return set(fiscal_years)
+        years.add(match.group("fiscal_year"))
+    return years & set(fiscal_years) or set(fiscal_years)
 
 
-schedules = [monthly_refresh, year_end_close]
-sensors = [inbox_sensor]
+def build_sensors(fiscal_years: tuple[str, ...]) -> list[dg.SensorDefinition]:
+    @dg.sensor(job=refresh_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+    def inbox_sensor(context: dg.SensorEvaluationContext, fund: FundPipelineResource):
+        """Watches the inbox; when a department's spreadsheet arrives, changes or is removed, requests one run
+        that re-reads just those departments and refreshes what depends on them, for the fiscal years the
+        changed files belong to (a corrected 2016 ledger re-runs 2016)."""
+        previous = json.loads(context.cursor) if context.cursor else {}
+        current = inbox_fingerprints(fund.inbox_path, previous)
+        changed = changed_sources(previous, current)
+        context.update_cursor(json.dumps(current, ensure_ascii=False))
+        if not changed:
+            return dg.SkipReason("no spreadsheet arrived or changed")
+        years = set().union(*(changed_years(previous, current, s, fiscal_years) for s in changed))
+        selection = dg.AssetSelection.assets(*[landing_key(s) for s in changed]).downstream()
+        keys = sorted(selection.resolve(context.repository_def.asset_graph), key=lambda k: k.to_user_string())
+        digest = hashlib.sha256(json.dumps({s: current[s] for s in changed}, sort_keys=True).encode()).hexdigest()[:16]
+        span = [y for y in fiscal_years if min(years) <= y <= max(years)]
+        return dg.RunRequest(run_key=f"inbox-{digest}", asset_selection=keys,
+                             tags={SOURCE_TAG: ",".join(changed), **all_years_tags(span)})
+
+    return [inbox_sensor]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from fund_pipeline.settings import Settings
 
@@ -11,6 +12,17 @@ refresh_job = dg.define_asset_job(
     selection=dg.AssetSelection.all(),
     description="Read every department's spreadsheets, validate, publish, build the marts and the auditors' report.",
 )
+
+
+def fiscal_year_partitions(settings: Settings) -> dg.StaticPartitionsDefinition:
+    """The fiscal years the county publishes (FUND_PIPELINE_FISCAL_YEARS): a correction to 2016 re-runs 2016."""
+    return dg.StaticPartitionsDefinition(list(settings.fiscal_years))
+
+
+def all_years_tags(years) -> dict[str, str]:
+    """Run tags for one run over every fiscal year (the partitioned assets process the range at once)."""
+    years = sorted(years)
+    return {ASSET_PARTITION_RANGE_START_TAG: years[0], ASSET_PARTITION_RANGE_END_TAG: years[-1]}
 
 
 def executor_for(settings: Settings) -> dg.ExecutorDefinition:

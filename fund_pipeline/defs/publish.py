@@ -8,12 +8,12 @@ import pandas as pd
 
 from fund_pipeline.defs.ingest import landing_key
 from fund_pipeline.defs.resources import FundPipelineResource
-from fund_pipeline.pipeline.findings import replace_findings
+from fund_pipeline.pipeline.findings import replace_findings, years_condition
 from fund_pipeline.pipeline.publish import validate_and_split
 from fund_pipeline.rules.catalogue import load_catalogue
 from fund_pipeline.rules.derive import References
 from fund_pipeline.sources.reader import empty_records
-from fund_pipeline.sources.schemas import conform
+from fund_pipeline.sources.schemas import ENTITIES, conform
 from fund_pipeline.sources.spec import SourceSpec, load_layouts
 from fund_pipeline.warehouse import Warehouse
 
@@ -61,7 +61,13 @@ def _landed(warehouse: Warehouse, entity: str, specs: list[SourceSpec]) -> pd.Da
     return pd.concat(frames, ignore_index=True) if frames else conform(entity, empty_records(entity))
 
 
-def build_clean_asset(entity: str, specs: list[SourceSpec]) -> dg.AssetsDefinition:
+def yearly(entity: str) -> bool:
+    """Entities with a fiscal year are partitioned by it; the registers are not."""
+    return any(f.name == "fiscal_year" for f in ENTITIES[entity])
+
+
+def build_clean_asset(entity: str, specs: list[SourceSpec],
+                      partitions: dg.PartitionsDefinition | None = None) -> dg.AssetsDefinition:
     registers = list(REGISTER_ORDER[: REGISTER_ORDER.index(entity)] if entity in REGISTER_ORDER else REGISTER_ORDER)
     key = clean_key(entity)
     rules = [r.id for r in load_catalogue().for_target(entity)]
@@ -71,6 +77,7 @@ def build_clean_asset(entity: str, specs: list[SourceSpec]) -> dg.AssetsDefiniti
         f"({', '.join(rules) or 'none'}) over the rows landed from {', '.join(s.name for s in specs)}. "
         f"Rows breaking an error rule, or with unreadable cells, go to `quarantine.{entity}` with their reasons; "
         f"the rest are published to `clean.{entity}`, warnings flagged in `warning_rules`."
+        + (" Partitioned by fiscal year: a run for 2016 validates and republishes 2016's rows only." if partitions else "")
     )
 
     @dg.asset(
@@ -79,24 +86,34 @@ def build_clean_asset(entity: str, specs: list[SourceSpec]) -> dg.AssetsDefiniti
         group_name="publish",
         description=description,
         kinds={"great_expectations", "python"},
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run() if partitions else None,
         check_specs=[dg.AssetCheckSpec("rows_reconcile", asset=key,
-                                       description="Per source: rows landed = rows published + rows quarantined.")],
+                                       description="Per source and year: rows landed = rows published + rows quarantined.")],
     )
     def _clean(context: dg.AssetExecutionContext, fund: FundPipelineResource) -> dg.MaterializeResult:
         warehouse = fund.warehouse()
+        years = sorted(context.partition_keys) if partitions is not None else None
         # One run at a time publishes an entity, reading every source's landed rows inside the lock, so two
         # runs for different departments never publish a stale mix.
         with warehouse.lock(f"publish:{entity}"):
             landed = _landed(warehouse, entity, specs)
+            if years:
+                landed = landed[landed["fiscal_year"].isna() | landed["fiscal_year"].astype("Int64").isin([int(y) for y in years])]
             refs = load_references(warehouse, upto=entity) if entity != "villages" else References.empty()
             result = validate_and_split(entity, landed, refs, load_catalogue(), context.run_id,
                                         docs_dir=fund.data_docs_path)
-            warehouse.replace_tables({("clean", entity): conform(entity, result.published),
-                                      ("quarantine", entity): conform(entity, result.quarantined)})
-            replace_findings(warehouse, result.findings, context.run_id, target=entity)
+            tables = {("clean", entity): conform(entity, result.published),
+                      ("quarantine", entity): conform(entity, result.quarantined)}
+            if years:
+                warehouse.replace_slices(tables, where=years_condition(years))
+            else:
+                warehouse.replace_tables(tables)
+            replace_findings(warehouse, result.findings, context.run_id, target=entity, years=years)
         reconciliation = result.reconciliation.assign(run_id=context.run_id, entity=entity)
-        for table, scope in (("row_reconciliation", f"run_id = '{context.run_id}' and "), ("current_reconciliation", "")):
-            warehouse.append("audit", table, reconciliation, delete_where=f"{scope}entity = '{entity}'"
+        scope = f"entity = '{entity}'" + (f" and {years_condition(years)}" if years else "")
+        for table, run_scope in (("row_reconciliation", f"run_id = '{context.run_id}' and "), ("current_reconciliation", "")):
+            warehouse.append("audit", table, reconciliation, delete_where=f"{run_scope}{scope}"
                              if warehouse.table_exists("audit", table) else None)
         reconciles = bool(reconciliation["reconciles"].all())
         return dg.MaterializeResult(
@@ -123,5 +140,6 @@ def specs_by_entity() -> dict[str, list[SourceSpec]]:
     return dict(grouped)
 
 
-def clean_assets() -> list[dg.AssetsDefinition]:
-    return [build_clean_asset(entity, specs) for entity, specs in specs_by_entity().items()]
+def clean_assets(partitions: dg.PartitionsDefinition | None = None) -> list[dg.AssetsDefinition]:
+    return [build_clean_asset(entity, specs, partitions if yearly(entity) else None)
+            for entity, specs in specs_by_entity().items()]

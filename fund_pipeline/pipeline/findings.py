@@ -15,8 +15,14 @@ from fund_pipeline.warehouse import Warehouse
 FINDINGS_SCHEMA, FINDINGS_TABLE, CURRENT_TABLE = "audit", "validation_findings", "current_findings"
 
 
-def _slice(source: str | None, target: str | None, ingest: bool) -> list[str]:
-    conditions = []
+def years_condition(years) -> str:
+    """Rows of these fiscal years, and rows with no year (which every run of the slice rewrites)."""
+    listed = ", ".join(str(int(y)) for y in years)
+    return f"(fiscal_year in ({listed}) or fiscal_year is null)"
+
+
+def _slice(source: str | None, target: str | None, ingest: bool, years=None) -> list[str]:
+    conditions = [years_condition(years)] if years else []
     if source:
         conditions.append(f"source = '{source}'")
     if target:
@@ -26,10 +32,11 @@ def _slice(source: str | None, target: str | None, ingest: bool) -> list[str]:
 
 
 def replace_findings(warehouse: Warehouse, findings: pd.DataFrame, run_id: str, *, source: str | None = None,
-                     target: str | None = None, ingest: bool = False) -> int:
+                     target: str | None = None, ingest: bool = False, years=None) -> int:
     """Record one stage's findings: appended to the history (a retried step replaces its own earlier
-    findings of that run only) and swapped into the current state for its slice."""
-    conditions = _slice(source, target, ingest)
+    findings of that run only) and swapped into the current state for its slice (source or target,
+    and the fiscal years the run covered)."""
+    conditions = _slice(source, target, ingest, years)
     history_delete = " and ".join([f"run_id = '{run_id}'", *conditions])
     warehouse.append(FINDINGS_SCHEMA, FINDINGS_TABLE, findings,
                      delete_where=history_delete if warehouse.table_exists(FINDINGS_SCHEMA, FINDINGS_TABLE) else None)

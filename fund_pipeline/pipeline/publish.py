@@ -71,13 +71,22 @@ def _derived_to_keep(entity: str, frame: pd.DataFrame, landed: pd.DataFrame) -> 
 
 
 def _reconcile(landed, published, quarantined) -> pd.DataFrame:
-    counts = pd.DataFrame({
-        "landed": landed.groupby("source").size(),
-        "published": published.groupby("source").size(),
-        "quarantined": quarantined.groupby("source").size(),
-    }).fillna(0).astype(int)
+    """Rows per source and fiscal year: landed = published + quarantined."""
+    keys = ["source", "fiscal_year"] if "fiscal_year" in landed.columns else ["source"]
+
+    def count(frame):
+        frame = frame.assign(fiscal_year=frame["fiscal_year"].astype("Int64").fillna(-1)) if "fiscal_year" in keys else frame
+        return frame.groupby(keys).size()
+
+    counts = pd.DataFrame({"landed": count(landed), "published": count(published),
+                           "quarantined": count(quarantined)}).fillna(0).astype(int)
     counts["reconciles"] = counts["landed"] == counts["published"] + counts["quarantined"]
-    return counts.rename_axis("source").reset_index()
+    counts = counts.reset_index()
+    if "fiscal_year" in counts:
+        counts["fiscal_year"] = counts["fiscal_year"].astype("Int64").replace(-1, pd.NA)
+    else:
+        counts["fiscal_year"] = pd.Series(pd.NA, index=counts.index, dtype="Int64")
+    return counts
 
 
 def entity_fields(entity: str) -> list[str]:

@@ -30,14 +30,22 @@ class RunOutcome:
 
 
 def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
-                 selection: dg.AssetSelection | None = None) -> RunOutcome:
+                 selection: dg.AssetSelection | None = None, years: list[str] | None = None) -> RunOutcome:
+    """One run: every asset (or a selection), for every fiscal year (or a contiguous range of them)."""
     from fund_pipeline.defs.assemble import build_definitions
+    from fund_pipeline.defs.jobs import all_years_tags
 
     defs = build_definitions(settings)
     job = defs.resolve_implicit_global_asset_job_def()
     instance = instance or dagster_instance(settings)
     keys = list(selection.resolve(defs.resolve_asset_graph())) if selection is not None else None
-    result = job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=keys)
+    chosen = sorted(years or settings.fiscal_years)
+    unknown = set(chosen) - set(settings.fiscal_years)
+    if unknown:
+        raise ValueError(f"fiscal years {sorted(unknown)} are not among the partitions {settings.fiscal_years}")
+    span = [y for y in settings.fiscal_years if chosen[0] <= y <= chosen[-1]]
+    result = job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=keys,
+                                    tags=all_years_tags(span))
     reports = {}
     failed = []
     for event in result.all_events:

@@ -84,22 +84,32 @@ class Warehouse:
                 self._load(con, schema, table, frame)
         return sum(len(f) for f in frames.values())
 
+    def replace_slices(self, frames: dict[tuple[str, str], pd.DataFrame], where: str) -> int:
+        """Replace the rows matching `where` (e.g. some fiscal years) in several tables, in one transaction."""
+        with self.transaction() as con:
+            for (schema, table), frame in frames.items():
+                self._append_in(con, schema, table, frame, where)
+        return sum(len(f) for f in frames.values())
+
     def append(self, schema: str, table: str, frame: pd.DataFrame, delete_where: str | None = None) -> int:
         """Append rows (creating the table, or adding new columns, as needed), optionally replacing a slice."""
         with self.transaction() as con:
-            self._ensure_schema(con, schema)
-            if not self._exists(con, schema, table):
-                self._create(con, schema, table, frame)
-            else:
-                existing = set(self._columns(con, schema, table))
-                for column in frame.columns:
-                    if column not in existing:
-                        self._execute(con, f'alter table {schema}."{table}" add column "{column}" {_sql_type(frame[column], self.dialect)}')
-            if delete_where:
-                self._execute(con, f'delete from {schema}."{table}" where {delete_where}')
-            if len(frame):
-                self._load(con, schema, table, frame)
+            self._append_in(con, schema, table, frame, delete_where)
         return len(frame)
+
+    def _append_in(self, con, schema, table, frame, delete_where):
+        self._ensure_schema(con, schema)
+        if not self._exists(con, schema, table):
+            self._create(con, schema, table, frame)
+        else:
+            existing = set(self._columns(con, schema, table))
+            for column in frame.columns:
+                if column not in existing:
+                    self._execute(con, f'alter table {schema}."{table}" add column "{column}" {_sql_type(frame[column], self.dialect)}')
+        if delete_where:
+            self._execute(con, f'delete from {schema}."{table}" where {delete_where}')
+        if len(frame):
+            self._load(con, schema, table, frame)
 
     def execute(self, sql: str) -> None:
         with self.transaction() as con:
