@@ -46,3 +46,8 @@ def evaluate_rule(rule_id: str, rows: list[dict], refs: References = REFS, targe
 
 def failing_rows(findings: pd.DataFrame) -> list[int]:
     return sorted(int(r) for r in findings["row_number"])
+
+
+def evaluate_county_years(rule_id: str, column: str, values: dict[int, float]) -> pd.DataFrame:
+    """A county-year rule on one measure, one row per fiscal year (sheet rows 5, 6, …)."""
+    return evaluate_rule(rule_id, [{"fiscal_year": year, column: value} for year, value in values.items()])

@@ -1,6 +1,6 @@
 """IMPL-INFRA — 基础设施类以部门实施为主."""
 
-from fund_pipeline_tests.rules.harness import evaluate_rule, failing_rows, rule_clause
+from fund_pipeline_tests.rules.harness import evaluate_county_years, failing_rows, rule_clause
 
 
 def test_clause_is_quoted():
@@ -8,13 +8,10 @@ def test_clause_is_quoted():
 
 
 def test_measure_meeting_the_threshold_passes():
-    rows = [{"fiscal_year": 2015, "infra_department_share": 0.8}, {"fiscal_year": 2016, "infra_department_share": 0.8}]
-    assert evaluate_rule("IMPL-INFRA", rows).empty
+    assert evaluate_county_years("IMPL-INFRA", "infra_department_share", {2015: 0.8, 2016: 0.8}).empty
 
 
 def test_measure_missing_the_threshold_fails_for_that_year():
-    rows = [{"fiscal_year": 2015, "infra_department_share": 0.8}, {"fiscal_year": 2016, "infra_department_share": 0.3}]
-    findings = evaluate_rule("IMPL-INFRA", rows)
-    assert failing_rows(findings) == [6]
-    assert findings["fiscal_year"].tolist() == [2016]
+    findings = evaluate_county_years("IMPL-INFRA", "infra_department_share", {2015: 0.8, 2016: 0.3})
+    assert failing_rows(findings) == [6] and findings["fiscal_year"].tolist() == [2016]
     assert findings["severity"].tolist() == ["warning"]
