@@ -93,11 +93,20 @@ def test_report_files_are_written_and_mask_identifiers(duckdb_run, warehouse):
     assert "**********" in excel["问题明细"].to_csv()
 
 
-def test_report_measures_equal_a_query_on_the_published_mart(duckdb_run, warehouse):
+@pytest.mark.parametrize("rule_id, sql", [
+    ("FISCAL-20", "select poverty_allocation / new_fiscal_revenue from marts.county_year_measures where fiscal_year = 2016"),
+    ("VILLAGE-54", "select sum(case when is_poor_village then amount else 0 end) / sum(amount) from marts.fund_flow "
+                   "where fiscal_year = 2016"),
+    ("HOUSEHOLD-57", "select sum(poor_household_amount) / sum(amount) from marts.fund_flow where fiscal_year = 2016"),
+])
+def test_report_measures_equal_a_query_on_the_published_mart(duckdb_run, warehouse, rule_id, sql):
     _, _, reports = duckdb_run
     measures = pd.read_excel(reports / "latest" / "审计报告.xlsx", sheet_name="县级指标")
-    reported = measures[(measures["规则编号"] == "FISCAL-20") & (measures["年度"] == 2016)]["实测值"].iloc[0]
-    queried = warehouse.execute(
-        "select poverty_allocation / new_fiscal_revenue from marts.county_year_measures where fiscal_year = 2016"
-    ).fetchone()[0]
-    assert reported == pytest.approx(queried, rel=1e-9)
+    reported = measures[(measures["规则编号"] == rule_id) & (measures["年度"] == 2016)]["实测值"].iloc[0]
+    assert reported == pytest.approx(warehouse.execute(sql).fetchone()[0], rel=1e-9)
+
+
+def test_report_links_the_great_expectations_data_docs(duckdb_run):
+    _, _, reports = duckdb_run
+    assert (reports / "gx-data-docs" / "index.html").exists()
+    assert 'href="../gx-data-docs/index.html"' in (reports / "latest" / "审计报告.html").read_text(encoding="utf-8")

@@ -14,6 +14,7 @@ from fund_pipeline.pipeline.findings import current_findings, replace_findings
 from fund_pipeline.pipeline.ingest import unmatched_files
 from fund_pipeline.pipeline.summary import aggregate_measures, rule_summary
 from fund_pipeline.report.build import ReportInput, write_report
+from fund_pipeline.report.masking import mask_text
 from fund_pipeline.rules.catalogue import Rule, load_catalogue
 from fund_pipeline.rules.validation import evaluate
 from fund_pipeline.sources.schemas import ENTITIES
@@ -101,6 +102,7 @@ def validation_findings(context: dg.AssetExecutionContext, fund: FundPipelineRes
         row = summary.set_index("rule_id").loc[rule.id]
         examples = findings[findings["rule_id"] == rule.id].head(5) if len(findings) else pd.DataFrame()
         examples = examples.reindex(columns=["source_file", "sheet", "row_number", "column_name", "value", "message"])
+        examples = examples.assign(value=mask_text(examples["value"]), message=mask_text(examples["message"]))
         severities = set(findings.loc[findings["rule_id"] == rule.id, "severity"]) if len(findings) else set()
         results.append(_check_result(rule, row, examples, severities))
     return dg.MaterializeResult(

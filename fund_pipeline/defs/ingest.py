@@ -6,6 +6,7 @@ import dagster as dg
 from fund_pipeline.defs.resources import FundPipelineResource
 from fund_pipeline.pipeline.findings import replace_findings
 from fund_pipeline.pipeline.ingest import ingest
+from fund_pipeline.report.masking import mask_text
 from fund_pipeline.rules.catalogue import load_catalogue
 from fund_pipeline.sources.schemas import conform
 from fund_pipeline.sources.spec import SourceSpec, load_layouts
@@ -40,8 +41,8 @@ def build_ingest_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         warehouse.replace_table("landing", spec.name, records)
         replace_findings(warehouse, result.findings, context.run_id, source=spec.name, ingest=True)
         errors = result.findings[result.findings["severity"] == "error"]
-        for problem in errors.head(20).itertuples():
-            context.log.warning(problem.message)
+        for message in mask_text(errors["message"].head(20)):
+            context.log.warning(message)
         return dg.MaterializeResult(metadata={
             "rows_read": result.rows_read,
             "files": len(result.files),
