@@ -44,7 +44,11 @@ def _as_text(column: pd.Series) -> pd.Series:
 
 
 def parse_text(column: pd.Series) -> tuple[pd.Series, pd.Series]:
-    text = _as_text(column).str.strip().str.replace(_CJK_GAP, "", regex=True)
+    text = _as_text(column).str.strip()
+    # "交  通" -> "交通": the look-around needs Python's re, so only the few cells with a space pay for it.
+    spaced = text.str.contains(r"\s", regex=True).fillna(False).astype(bool)
+    if spaced.any():
+        text[spaced] = text[spaced].str.replace(_CJK_GAP, "", regex=True)
     text = text.mask(text == "")
     return text, pd.Series(False, index=column.index)
 
