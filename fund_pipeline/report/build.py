@@ -29,7 +29,15 @@ FINDING_COLUMNS = {
 MEASURE_LABELS = {
     "fiscal_poverty_share": "新增财力用于扶贫比例", "poor_village_share": "整合资金到贫困村比例",
     "poor_household_share": "整合资金到贫困户比例", "idle_funds_poverty_share": "存量资金用于扶贫比例",
+    "infra_department_share": "基础设施项目由部门实施比例", "industry_township_share": "产业项目由乡镇实施比例",
+    "poverty_allocation_change": "扶贫投入比上年增加(元)", "integrated_receipts": "统筹整合资金到位(元)",
+    "policy_subsidies_paid": "强农惠农政策性资金(元)", "housing_households": "危房改造户数",
+    "housing_poor_households": "其中贫困户户数",
 }
+
+
+def _is_share(threshold) -> bool:
+    return threshold is not None and pd.notna(threshold) and 0 < abs(float(threshold)) <= 1
 
 
 @dataclass
@@ -86,7 +94,8 @@ def write_excel(report: ReportInput, path: Path) -> Path:
         ws.write_row(0, 0, list(table.columns), bold)
         for r, row in enumerate(table.astype(object).where(table.notna(), None).itertuples(index=False), start=1):
             for c, value in enumerate(row):
-                if isinstance(value, float) and table.columns[c] in ("实测值", "阈值") and name == "县级指标":
+                if isinstance(value, float) and table.columns[c] in ("实测值", "阈值") and name == "县级指标" \
+                        and _is_share(row[list(table.columns).index("阈值")]):
                     ws.write_number(r, c, value, percent)
                 elif value == "不通过":
                     ws.write(r, c, value, fail)
@@ -135,6 +144,8 @@ def _charts(report: ReportInput) -> list[dict]:
     m = report.measures
     for measure, group in (m.groupby("measure", sort=False) if not m.empty else []):
         group = group.sort_values("fiscal_year")
+        if not _is_share(group["threshold"].iloc[0]) or group["value"].isna().any():
+            continue  # the charts show the policy's shares; amounts and counts are in the tables
         peak = max(float(group["value"].max()), float(group["threshold"].max()), 0.01) * 1.15
         bars = [{"year": int(y), "value": float(v), "passed": bool(p), "height": 160 * float(v) / peak}
                 for y, v, p in zip(group["fiscal_year"], group["value"], group["passed"], strict=True)]
