@@ -50,11 +50,3 @@ def current_findings(warehouse: Warehouse) -> pd.DataFrame:
         return pd.DataFrame()
     return warehouse.query(f"select * from {FINDINGS_SCHEMA}.{CURRENT_TABLE} "
                            "order by rule_id, source, source_file, sheet, row_number")
-
-
-def run_findings(warehouse: Warehouse, run_id: str) -> pd.DataFrame:
-    if not warehouse.table_exists(FINDINGS_SCHEMA, FINDINGS_TABLE):
-        return pd.DataFrame()
-    return warehouse.query(
-        f"select * from {FINDINGS_SCHEMA}.{FINDINGS_TABLE} where run_id = '{run_id}' "
-        "order by rule_id, source, source_file, sheet, row_number")

@@ -12,7 +12,6 @@ import pandas as pd
 from fund_pipeline.rules.catalogue import Catalogue
 from fund_pipeline.rules.derive import References, add_derived_columns
 from fund_pipeline.rules.validation import evaluate
-from fund_pipeline.sources.schemas import ENTITIES
 
 
 @dataclass
@@ -87,7 +86,3 @@ def _reconcile(landed, published, quarantined) -> pd.DataFrame:
     else:
         counts["fiscal_year"] = pd.Series(pd.NA, index=counts.index, dtype="Int64")
     return counts
-
-
-def entity_fields(entity: str) -> list[str]:
-    return [f.name for f in ENTITIES[entity]]

@@ -71,8 +71,3 @@ def add_derived_columns(entity: str, frame: pd.DataFrame, refs: References) -> p
         days = (pd.to_datetime(out["publicity_end"]) - pd.to_datetime(out["publicity_start"])).dt.days + 1
         out["publicity_days"] = days.astype("Int64")
     return out
-
-
-def derived_columns(frame: pd.DataFrame, original: pd.DataFrame) -> list[str]:
-    return [c for c in frame.columns if c not in original.columns]
-

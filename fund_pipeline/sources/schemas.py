@@ -185,10 +185,6 @@ def fields_of(entity: str) -> tuple[Field, ...]:
     return ENTITIES[entity]
 
 
-def field_labels(entity: str) -> dict[str, str]:
-    return {f.name: f.label for f in ENTITIES[entity]}
-
-
 _DTYPES = {"money": "float64", "number": "float64", "percent": "float64", "integer": "Int64", "year": "Int64",
            "date": "datetime64[ns]", "flag": "boolean", "text": "string", "period": "string"}
 

@@ -137,9 +137,6 @@ class Warehouse:
     def _ensure_schema(self, con, schema):
         self._execute(con, f"create schema if not exists {schema}")
 
-    @property
-    def display_url(self) -> str:
-        return make_url(self.url).render_as_string(hide_password=True)
 
 
 class DuckDBWarehouse(Warehouse):
