@@ -240,7 +240,7 @@ def _match_columns(spec: SourceSpec, names: list[str], problems: _Problems, shee
         unit = _UNIT_IN_TEXT.search(name)
         if unit:
             units[field_name] = unit.group(1) or unit.group(2)
-    provided = set(mapping) | set(spec.constants) | _pattern_fields(spec)
+    provided = set(mapping) | set(spec.constants) | spec.pattern_fields
     for f in ENTITIES[spec.entity]:
         if f.required and f.name not in provided:
             column = spec.column(f.name)
@@ -250,9 +250,6 @@ def _match_columns(spec: SourceSpec, names: list[str], problems: _Problems, shee
             ok = False
     return (mapping, units) if ok else (None, None)
 
-
-def _pattern_fields(spec: SourceSpec) -> set[str]:
-    return {n for p in spec.filename_fields + spec.sheet_fields for n in re.compile(p).groupindex}
 
 
 def _read_sheet(spec: SourceSpec, sheet, source_file: str, problems: _Problems):
@@ -271,7 +268,7 @@ def _read_sheet(spec: SourceSpec, sheet, source_file: str, problems: _Problems):
     width = len(names)
     body = pd.DataFrame([r[:width] for r in rows[first_body:]], dtype=object)
     if body.empty:
-        return _empty_sheet_records(spec), empty_totals()
+        return pd.DataFrame(columns=["row_number", "sheet", "_bad_fields"]), empty_totals()
     body.index = pd.RangeIndex(first_body + 1, first_body + 1 + len(body), name="row_number")  # Excel numbering
     body = body.replace("", None)
     blank_rows = body.isna().all(axis=1)
@@ -405,9 +402,6 @@ def _finish_records(spec: SourceSpec, records: pd.DataFrame, source_file: str) -
             records[column] = pd.NA
     return records[list(LINEAGE_COLUMNS) + ["row_key"] + canonical + ["_bad_fields"]]
 
-
-def _empty_sheet_records(spec: SourceSpec) -> pd.DataFrame:
-    return pd.DataFrame(columns=["row_number", "sheet", "_bad_fields"])
 
 
 def empty_records(entity: str) -> pd.DataFrame:

@@ -66,6 +66,11 @@ class SourceSpec:
                 mapping[normalise_header(alias)] = column.field
         return mapping
 
+    @property
+    def pattern_fields(self) -> set[str]:
+        """Fields filled from the file path or sheet name by the named groups of filename/sheet_fields."""
+        return {name for pattern in self.filename_fields + self.sheet_fields for name in re.compile(pattern).groupindex}
+
     def column(self, field_name: str) -> ColumnSpec | None:
         return next((c for c in self.columns if c.field == field_name), None)
 
@@ -126,15 +131,12 @@ def parse_layout(raw: dict, layout_file: str = "") -> SourceSpec:
         raise LayoutError(f"{where}: required key {missing} is missing") from None
     if spec.unit not in UNIT_FACTORS:
         raise LayoutError(f"{where}: unit {spec.unit!r} is not one of {list(UNIT_FACTORS)}")
-    provided = {c.field for c in spec.columns} | set(spec.constants) | _named_groups(spec)
+    provided = {c.field for c in spec.columns} | set(spec.constants) | spec.pattern_fields
     missing = [f.name for f in ENTITIES[entity] if f.required and f.name not in provided]
     if missing:
         raise LayoutError(f"{where}: required fields of {entity} have no column, constant or name pattern: {missing}")
     return spec
 
-
-def _named_groups(spec: SourceSpec) -> set[str]:
-    return {name for pattern in spec.filename_fields + spec.sheet_fields for name in re.compile(pattern).groupindex}
 
 
 def load_layout(path: Path) -> SourceSpec:

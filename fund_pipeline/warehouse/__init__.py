@@ -55,9 +55,8 @@ class Warehouse:
             return self._query(con, sql, params)
 
     def table_exists(self, schema: str, table: str) -> bool:
-        sql = ("select count(*) as n from information_schema.tables "
-               f"where table_schema = '{schema}' and table_name = '{table}'")
-        return int(self.query(sql)["n"].iloc[0]) > 0
+        with self.connect() as con:
+            return self._exists(con, schema, table)
 
     def read_table(self, schema: str, table: str, where: str = "") -> pd.DataFrame:
         return self.query(f'select * from {schema}."{table}"' + (f" where {where}" if where else ""))
