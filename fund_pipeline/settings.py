@@ -22,6 +22,8 @@ class Settings:
     reports_dir: Path
     environment: str  # "local", "ci" or "prod"
     fiscal_years: tuple[str, ...] = ("2015", "2016", "2017")  # the fiscal-year partitions
+    config_dir: Path | None = None  # a county's own layouts/ and reference/ (FUND_PIPELINE_CONFIG)
+    user: str = ""  # who is acting: the proxy's authenticated user, else the OS user
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -35,6 +37,8 @@ class Settings:
             reports_dir=Path(env.get("FUND_PIPELINE_REPORTS", data_dir / "reports")).resolve(),
             environment=env.get("FUND_PIPELINE_ENV", "ci" if env.get("CI") == "true" else "local"),
             fiscal_years=parse_years(env.get("FUND_PIPELINE_FISCAL_YEARS", "2015-2017")),
+            config_dir=Path(env["FUND_PIPELINE_CONFIG"]).resolve() if env.get("FUND_PIPELINE_CONFIG") else None,
+            user=env.get("FUND_PIPELINE_USER") or _os_user(),
         )
 
     def with_overrides(self, **changes) -> Settings:
@@ -66,6 +70,15 @@ class Settings:
         """'duckdb' or 'postgres', from the URL scheme."""
         scheme = self.warehouse_url.split(":", 1)[0]
         return "postgres" if scheme.startswith("postgres") else scheme
+
+
+def _os_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in a bare container
+        return f"uid{os.getuid()}"
 
 
 def parse_years(text: str) -> tuple[str, ...]:
