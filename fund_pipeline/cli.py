@@ -54,52 +54,107 @@ def _serve(args) -> int:
 
 
 def _validate(args) -> int:
-    from fund_pipeline.pipeline.clerk import check_file
+    from fund_pipeline.pipeline.clerk import ClerkError, check_file, render
+    from fund_pipeline.report.masking import mask_text
 
-    findings = check_file(Path(args.file), args.source)
-    if findings.empty:
-        print(f"{args.file}:未发现问题。")
-        return 0
-    for f in findings.itertuples():
-        where = f"工作表「{f.sheet}」第{f.row_number}行" if f.row_number is not None and str(f.row_number) != "<NA>" else \
-            (f"工作表「{f.sheet}」" if isinstance(f.sheet, str) else "")
-        level = "错误" if f.severity == "error" else "警告"
-        column = f" 列「{f.column_name}」" if isinstance(f.column_name, str) else ""
-        value = f" 值「{f.value}」" if isinstance(f.value, str) else ""
-        print(f"[{level}] {f.rule_id} {args.file} {where}{column}{value}:{f.message}")
-    errors = int((findings["severity"] == "error").sum())
-    print(f"共 {len(findings)} 个问题,其中错误 {errors} 个。")
-    return 1 if errors else 0
+    try:
+        report = check_file(Path(args.file), args.source)
+    except ClerkError as error:
+        print(f"fund-pipeline validate:{error}", file=sys.stderr)
+        return 2
+    import pandas as pd
+
+    # Whatever a clerk's file holds, no resident ID or account number leaves it whole.
+    print("\n".join(mask_text(pd.Series(render(report), dtype="string")).fillna("")))
+    return 1 if report.errors else 0
+
+
+class _ChineseParser(argparse.ArgumentParser):
+    """argparse with its own words in Chinese (usage, headings, errors), as every user-facing text is."""
+
+    _ERRORS = ((r"the following arguments are required: (.*)", "缺少参数:{}"),
+               (r"unrecognized arguments: (.*)", "无法识别的参数:{}"),
+               (r"argument (.*?): invalid choice: (.*?) \(choose from (.*)\)", "参数 {} 的值 {} 无效(可选:{})"),
+               (r"argument (.*?): expected one argument", "参数 {} 需要一个值"),
+               (r"argument (.*?): invalid (\w+) value: (.*)", "参数 {} 的值无效({}):{}"))
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _ChineseHelpFormatter)
+        kwargs["add_help"] = False
+        super().__init__(*args, **kwargs)
+        self._positionals.title = "参数"
+        self._optionals.title = "选项"
+        self.add_argument("-h", "--help", action="help", default=argparse.SUPPRESS, help="显示本帮助并退出")
+
+    def error(self, message):
+        import re
+
+        for pattern, text in self._ERRORS:
+            match = re.fullmatch(pattern, message)
+            if match:
+                message = text.format(*match.groups())
+                break
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}:错误:{message}\n")
+
+
+class _ChineseHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    def add_usage(self, usage, actions, groups, prefix=None):
+        super().add_usage(usage, actions, groups, prefix="用法:" if prefix is None else prefix)
+
+
+def _sources_epilog() -> str:
+    """The sources a clerk may name, listed in `validate --help`; a broken layout is said, not raised."""
+    from fund_pipeline.sources.spec import load_layouts
+
+    try:
+        specs = load_layouts()
+    except Exception as error:  # the help must still show
+        return f"来源布局有误:{error}"
+    lines = ["可用的来源(--source 可写布局名、部门全称或部门文件夹名):"]
+    lines += [f"  {s.name:<32} {s.department}  {'、'.join(s.files)}" for s in specs]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="fund-pipeline", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _ChineseParser(prog="fund-pipeline", description="扶贫资金数据流水线:生成样例县数据、运行整条流水线、启动服务,或检查一张报表。")
+    commands = parser.add_subparsers(dest="command", required=True, title="子命令", metavar="{sample,run,serve,validate}",
+                                     parser_class=_ChineseParser)
 
-    sample = commands.add_parser("sample", help="write the sample county's departmental spreadsheets")
-    sample.add_argument("--out", required=True)
-    sample.add_argument("--seed", type=int, default=20150805)
-    sample.add_argument("--scale", type=float, default=0.02, help="1.0 is a full county-year (~1M payment rows a year)")
-    sample.add_argument("--years", help="comma-separated fiscal years (default 2015,2016,2017)")
-    sample.add_argument("--plant-violations", action="store_true", help="plant known rule breaks; writes expected_findings.csv")
+    sample = commands.add_parser("sample", help="生成样例县各部门的报表", description="生成样例县各部门的 Excel 报表(可预置违规)。")
+    sample.add_argument("--out", required=True, help="输出文件夹(必填)")
+    sample.add_argument("--seed", type=int, default=20150805, help="随机种子(默认:20150805)")
+    sample.add_argument("--scale", type=float, default=0.02, help="规模,1.0 约为一个县一年(约100万行支付明细)(默认:0.02)")
+    sample.add_argument("--years", help="财政年度,逗号分隔(默认:2015,2016,2017)")
+    sample.add_argument("--plant-violations", action="store_true", help="预置已知的违规,并写出 expected_findings.csv(默认:不预置)")
     sample.set_defaults(handler=_sample)
 
-    run = commands.add_parser("run", help="materialise every asset in this process")
-    run.add_argument("--inbox")
-    run.add_argument("--warehouse", help="duckdb:///path/file.duckdb or postgresql+psycopg2://user@host/db")
-    run.add_argument("--reports")
-    run.add_argument("--source", action="append", help="only this source and what depends on it (repeatable)")
-    run.add_argument("--year", action="append", help="only this fiscal year's partition (repeatable; a range is run)")
+    run = commands.add_parser("run", help="在本进程中运行整条流水线", description="读取收件箱中各部门报表,校验、发布、建模并生成审计报告。")
+    run.add_argument("--inbox", help="收件箱文件夹(默认:FUND_PIPELINE_INBOX,或 数据目录/inbox)")
+    run.add_argument("--warehouse", help="数据仓库地址 duckdb:///路径/文件.duckdb 或 postgresql+psycopg2://用户@主机/库"
+                                         "(默认:FUND_PIPELINE_WAREHOUSE_URL,或 数据目录/warehouse.duckdb)")
+    run.add_argument("--reports", help="报告文件夹(默认:FUND_PIPELINE_REPORTS,或 数据目录/reports)")
+    run.add_argument("--source", action="append", help="只运行这个来源及其下游(可重复;布局名或部门名)")
+    run.add_argument("--year", action="append", help="只运行这个财政年度(可重复;多个年度时运行其间的连续区间)")
+    run.add_argument("--fail-on", choices=("error", "warning"),
+                     help="有该级别(或更严重)的问题时以非零状态退出:error 为 3,warning 为 4(默认:只有运行失败才非零)")
+    run.add_argument("--verbose", action="store_true", help="同时输出 Dagster 的完整运行日志(默认:只输出中文进度和汇总)")
     run.set_defaults(handler=_run)
 
-    serve = commands.add_parser("serve", help="start the Dagster webserver and daemon (schedules, sensor)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=3000)
+    serve = commands.add_parser("serve", help="启动 Dagster 网页界面和守护进程(定时任务、传感器)",
+                                description="启动 Dagster 网页界面和守护进程(定时任务、收件箱传感器)。")
+    serve.add_argument("--host", default="127.0.0.1", help="监听地址(默认:127.0.0.1)")
+    serve.add_argument("--port", type=int, default=3000, help="端口(默认:3000)")
     serve.set_defaults(handler=_serve)
 
-    validate = commands.add_parser("validate", help="check one spreadsheet against its source layout and rules")
-    validate.add_argument("file")
-    validate.add_argument("--source", required=True, help="the layout name, e.g. transport_disbursements")
+    validate = commands.add_parser(
+        "validate", help="检查一张报表是否符合来源布局和规则(报送前自查)",
+        description="检查一张报表:显示读到的工作表、行数、年度、金额合计和合计行核对,然后列出问题。\n"
+                    "退出状态:0 无错误(可能有警告),1 有错误,2 用法错误(文件不存在、来源未知、布局有误)。",
+        epilog=_sources_epilog())
+    validate.add_argument("file", help="要检查的报表文件(.xlsx)")
+    validate.add_argument("--source", help="来源:布局名(如 transport_disbursements)或部门名(如 交通运输局、会宁县交通运输局)"
+                                           "(默认:按文件所在部门文件夹和文件名自动识别)")
     validate.set_defaults(handler=_validate)
 
     args = parser.parse_args(argv)

@@ -12,7 +12,7 @@ def test_validate_reports_row_and_column_and_fails(tmp_path, capsys):
 
 
 def test_validate_passes_a_clean_sheet(tmp_path, capsys):
-    path = write_sheet(tmp_path / "台账.xlsx", [transport_row(1), transport_row(2)])
+    path = write_sheet(tmp_path / "交通运输局/2016年交通扶贫资金拨付台账.xlsx", [transport_row(1), transport_row(2)])
     assert main(["validate", str(path), "--source", "transport_disbursements"]) == 0
     assert "未发现问题" in capsys.readouterr().out
 

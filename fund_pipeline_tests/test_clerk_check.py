@@ -1,0 +1,135 @@
+"""`fund-pipeline validate` as a clerk runs it: a real process on real workbooks."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from fund_pipeline_tests.xlsx_helpers import transport_row, write_sheet
+
+CLI = str(Path(sys.executable).parent / "fund-pipeline")
+LEDGER = "交通运输局/2016年交通扶贫资金拨付台账.xlsx"
+
+
+def validate(*args, cwd=None, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([CLI, "validate", *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env,
+                          timeout=120)
+
+
+@pytest.fixture
+def ledger(tmp_path) -> Path:
+    """A transport ledger in its department folder, one payment negative, with a total row."""
+    return write_sheet(tmp_path / LEDGER, [transport_row(1), transport_row(2, **{"拨付金额(万元)": -3})],
+                       total=["合计", "", "", "", "", "", "", 9.5, "", ""])
+
+
+def assert_clean_failure(result: subprocess.CompletedProcess, *phrases: str) -> None:
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "Error" not in result.stderr
+    for phrase in phrases:
+        assert phrase in result.stderr
+
+
+@pytest.mark.parametrize("name", ["交通运输局", "会宁县交通运输局", "transport_disbursements"])
+def test_by_the_departments_chinese_name(ledger, name):
+    result = validate(ledger, "--source", name)
+    assert result.returncode == 1, result.stderr
+    out = result.stdout
+    assert "来源:会宁县交通运输局 · transport_disbursements" in out
+    assert "工作表「拨付台账」:明细 2 行(第3–4行)" in out
+    assert "财政年度:2016" in out
+    assert "拨付金额(万元) 合计 9.5 万元" in out  # 12.5 + (-3), in the sheet's own unit
+    assert "[错误] AMOUNT-POSITIVE" in out and "第4行 列「拨付金额(万元)」 值「-3」" in out
+
+
+def test_by_path_alone_reports_what_it_read_and_each_problem_once(ledger):
+    result = validate(ledger)
+    assert result.returncode == 1, result.stderr
+    out = result.stdout
+    assert "按文件路径和文件名识别" in out
+    assert "第5行 拨付金额(万元) 表内合计 9.5 万元,明细之和 9.5 万元,相符" in out
+    assert out.count("第4行") == 1  # the problem's sheet, row and value are said once
+    assert "流水线不会读取" not in out
+
+
+def test_the_sample_countys_planted_row_breaks_are_found(sample_inbox, expected_findings):
+    result = validate(LEDGER, cwd=sample_inbox)
+    planted = expected_findings[(expected_findings["source_file"] == LEDGER)]
+    assert len(planted) and result.returncode == 1
+    for finding in planted.itertuples():
+        assert re.search(rf"\[错误\] {finding.rule_id} .*\n(  .*\n)*  工作表「{finding.sheet}」第{finding.row_number}行",
+                         result.stdout), result.stdout
+
+
+def test_an_unknown_source_is_one_clear_message(ledger):
+    result = validate(ledger, "--source", "公安局")
+    assert_clean_failure(result, "未知的来源「公安局」", "transport_disbursements", "会宁县交通运输局")
+    assert result.stdout == ""
+
+
+def test_a_missing_file_is_one_clear_message(tmp_path):
+    assert_clean_failure(validate(tmp_path / "交通运输局/2016年台账.xlsx"), "找不到文件")
+
+
+def test_a_file_no_source_recognises(tmp_path, ledger):
+    stray = ledger.rename(tmp_path / "报表.xlsx")
+    assert_clean_failure(validate(stray), "无法从路径", "--source")
+
+
+def test_a_broken_layout_is_one_clear_message(tmp_path, ledger):
+    broken = tmp_path / "transport.yaml"
+    broken.write_text("source: transport_disbursements\ndepartment: 会宁县交通运输局\nentity: disbursements\n"
+                      "files: 交通运输局/*.xlsx\ncolumns: {amount: 拨付金额}\n", encoding="utf-8")  # no header, no project
+    # The county's layouts are this one broken file (the layout folder is what the county configures).
+    script = textwrap.dedent("""
+        import sys
+        from pathlib import Path
+        import fund_pipeline.sources.spec as spec
+        spec.load_layouts = lambda *a, **k: (spec.load_layout(Path(sys.argv[1])),)
+        from fund_pipeline.cli import main
+        sys.exit(main(sys.argv[2:]))
+    """)
+    result = subprocess.run([sys.executable, "-c", script, str(broken), "validate", str(ledger)],
+                            capture_output=True, text=True, timeout=120)
+    assert_clean_failure(result, "来源布局有误", "transport.yaml")
+
+
+def test_a_file_name_the_pipeline_would_not_pick_up(tmp_path, ledger):
+    renamed = ledger.rename(ledger.with_name("交通台账2016.xlsx"))
+    result = validate(renamed, "--source", "交通运输局")
+    assert result.returncode == 1
+    assert "流水线不会读取此文件" in result.stdout
+    assert "[警告] INGEST-UNMATCHED" in result.stdout
+    assert "未发现问题" not in result.stdout
+
+
+def test_a_clean_file_with_the_right_name(tmp_path):
+    path = write_sheet(tmp_path / "交通运输局/2016年交通扶贫资金拨付台账(更正).xlsx", [transport_row(1), transport_row(2)])
+    result = validate(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "未发现问题" in result.stdout and "流水线不会读取" not in result.stdout
+
+
+def test_no_identifier_is_printed_whole(sample_inbox):
+    roster = next(p for p in sorted((sample_inbox / "农业农村局/惠农补贴").rglob("*.xlsx")))
+    result = validate(roster, cwd=sample_inbox)
+    assert "ID-CHECKSUM" in result.stdout or result.returncode == 0
+    assert not re.search(r"\d{15,}", result.stdout + result.stderr)
+    loans = validate(next((sample_inbox / "教育局").glob("*.xlsx")), cwd=sample_inbox)
+    assert "ID-LEGACY15" in loans.stdout
+    assert not re.search(r"\d{15,}", loans.stdout + loans.stderr)
+
+
+@pytest.mark.parametrize("command", ["sample", "run", "serve", "validate"])
+def test_help_is_chinese_with_defaults(command):
+    result = subprocess.run([CLI, command, "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0
+    assert result.stdout.startswith("用法:") and "选项:" in result.stdout and "显示本帮助并退出" in result.stdout
+    assert "默认" in result.stdout and "usage" not in result.stdout
+    if command == "validate":
+        assert "transport_disbursements" in result.stdout and "会宁县交通运输局" in result.stdout
