@@ -23,17 +23,39 @@ def _sample(args) -> int:
 
 
 def _run(args) -> int:
-    from fund_pipeline.pipeline.runner import run_pipeline, sources_selection
-
     settings = Settings.from_env().with_overrides(
         inbox=Path(args.inbox).resolve() if args.inbox else None,
         warehouse_url=args.warehouse,
         reports_dir=Path(args.reports).resolve() if args.reports else None,
     )
-    outcome = run_pipeline(settings, selection=sources_selection(args.source) if args.source else None,
-                           years=args.year)
+    from fund_pipeline.pipeline.console import warehouse_problem
+
+    problem = warehouse_problem(settings.warehouse_url)  # once, before Dagster starts a single step
+    if problem:
+        print(f"fund-pipeline run:{problem}。未运行。", file=sys.stderr)
+        return 1
+    if not args.verbose:
+        import warnings
+
+        warnings.simplefilter("ignore")  # library deprecation notices are for developers (--verbose shows them)
+    from fund_pipeline.pipeline.runner import run_pipeline, sources_selection
+    from fund_pipeline.sources.spec import LayoutError
+
+    try:
+        selection = sources_selection(args.source) if args.source else None
+        unknown = sorted(set(args.year or []) - set(settings.fiscal_years))
+        if unknown:
+            raise LayoutError(f"财政年度 {'、'.join(unknown)} 不在本县的年度 {'、'.join(settings.fiscal_years)} 之中")
+    except LayoutError as error:
+        print(f"fund-pipeline run:{error}。未运行。", file=sys.stderr)
+        return 2
+    print(f"运行流水线:收件箱 {settings.inbox},年度 {'、'.join(args.year or settings.fiscal_years)}", flush=True)
+    outcome = run_pipeline(settings, selection=selection, years=args.year, progress=True, verbose=args.verbose)
     print(outcome.describe())
-    return 0 if outcome.success else 1
+    if not outcome.success:
+        return 1
+    findings = outcome.summary.errors + (outcome.summary.warnings if args.fail_on == "warning" else 0)
+    return 3 if args.fail_on and findings else 0
 
 
 def _serve(args) -> int:
@@ -137,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--source", action="append", help="只运行这个来源及其下游(可重复;布局名或部门名)")
     run.add_argument("--year", action="append", help="只运行这个财政年度(可重复;多个年度时运行其间的连续区间)")
     run.add_argument("--fail-on", choices=("error", "warning"),
-                     help="有该级别(或更严重)的问题时以非零状态退出:error 为 3,warning 为 4(默认:只有运行失败才非零)")
+                     help="运行完成但有该级别(warning 含 error)的问题时,以退出状态 3 结束"
+                          "(默认:只有运行失败才非零:1 运行失败或数据仓库无法连接,2 参数有误)")
     run.add_argument("--verbose", action="store_true", help="同时输出 Dagster 的完整运行日志(默认:只输出中文进度和汇总)")
     run.set_defaults(handler=_run)
 

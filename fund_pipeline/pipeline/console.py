@@ -1,0 +1,263 @@
+"""What the operator reads while `fund-pipeline run` works: one Chinese line per stage and department as
+Dagster reports it (a Dagster logger on the run's events, not Dagster's own debug log), then a closing
+summary built from the run's events and the findings before and after the run."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+
+import dagster as dg
+import pandas as pd
+
+from fund_pipeline.report.masking import mask_text
+
+STAGES = {"landing": "读取", "clean": "校验发布", "warehouse": "建模", "audit": "审核", "reports": "报告"}
+# What identifies a finding from one run to the next, until the findings lifecycle gives each a stable key
+# (rule, source and the row's business key): file names change with corrections, rows rarely move.
+FINDING_IDENTITY = ["rule_id", "source", "target", "fiscal_year", "sheet", "row_number", "column_name", "value"]
+
+
+def _say(line: str, stream=None) -> None:
+    text = mask_text(pd.Series([line], dtype="string")).iloc[0]
+    print(text, file=stream or sys.stdout, flush=True)
+
+
+def _department(source: str) -> str:
+    from fund_pipeline.sources.spec import load_layouts
+
+    return next((s.department for s in load_layouts() if s.name == source), source)
+
+
+def _value(metadata: dict, key: str, default=0):
+    entry = metadata.get(key)
+    return default if entry is None else getattr(entry, "value", entry)
+
+
+class ProgressHandler(logging.Handler):
+    """Turns the run's Dagster events into progress lines: a stage's start, each asset it materialised."""
+
+    def __init__(self, started: float, stream):
+        super().__init__(level=logging.DEBUG)
+        self.started, self.stream = started, stream
+        self.said: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        event = getattr(record, "dagster_event", None) or (getattr(record, "dagster_meta", None) or {}).get("dagster_event")
+        if event is None:
+            return
+        try:
+            line = self.describe(event)
+        except Exception:  # a progress line must never break the run
+            line = None
+        if line and line not in self.said:  # a partitioned asset reports each fiscal year: said once
+            self.said.add(line)
+            _say(f"[{self._clock()}] {line}", self.stream)
+
+    def _clock(self) -> str:
+        seconds = int(time.monotonic() - self.started)
+        return f"{seconds // 60:02d}:{seconds % 60:02d}"
+
+    def describe(self, event) -> str | None:
+        kind = event.event_type_value
+        if kind == "ASSET_MATERIALIZATION":
+            materialization = event.event_specific_data.materialization
+            return self._materialized(materialization.asset_key.path, dict(materialization.metadata))
+        if kind == "STEP_FAILURE":
+            return f"失败 步骤 {event.step_key}:{root_cause(event.event_specific_data.error)}"
+        if kind == "STEP_START" and event.step_key == "fund_dbt_models":
+            return "建模 dbt 模型(staging → intermediate → marts)开始构建"
+        return None
+
+    def _materialized(self, path: list[str], metadata: dict) -> str | None:
+        stage, name = path[0], path[-1]
+        if stage == "landing":
+            errors, warnings = _value(metadata, "ingest_errors"), _value(metadata, "ingest_warnings")
+            return (f"读取 {_department(name)} · {name}:{_value(metadata, 'files')} 个文件,"
+                    f"{_value(metadata, 'rows_read'):,} 行(读取问题:错误 {errors},警告 {warnings})")
+        if stage == "clean":
+            return (f"校验发布 {name}:发布 {_value(metadata, 'rows_published'):,} 行,"
+                    f"隔离 {_value(metadata, 'rows_quarantined'):,} 行,问题 {_value(metadata, 'findings'):,} 处")
+        if stage == "warehouse":
+            return f"建模 {name} 完成"
+        if path == ["audit", "policy_measures"]:
+            return f"审核 政策指标(县级年度、村、项目)已核对,问题 {_value(metadata, 'findings'):,} 处"
+        if path == ["audit", "validation_findings"]:
+            return (f"审核 全部规则已检查:当前问题 {_value(metadata, 'findings'):,} 处,"
+                    f"其中错误 {_value(metadata, 'errors'):,} 处,未通过规则 {_value(metadata, 'rules_failed')} 条")
+        if stage == "reports":
+            return "报告 审计报告已生成"
+        return f"{STAGES.get(stage, stage)} {'/'.join(path)} 完成"
+
+
+def progress_logger(started: float, stream=None) -> dg.LoggerDefinition:
+    stream = stream or sys.stdout
+
+    @dg.logger(description="Chinese progress lines for the operator's console (fund-pipeline run).")
+    def progress(init_context: dg.InitLoggerContext) -> logging.Logger:
+        logger = logging.Logger("fund_pipeline.progress", level=logging.DEBUG)
+        logger.addHandler(ProgressHandler(started, stream))
+        return logger
+
+    return progress
+
+
+def root_cause(error) -> str:
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip().splitlines()[-1] if error.message.strip() else error.cls_name
+
+
+# -- the closing summary -----------------------------------------------------------------------------
+@dataclass
+class RunSummary:
+    rows: pd.DataFrame = field(default_factory=pd.DataFrame)  # department, source, read, published, quarantined
+    errors: int = 0
+    warnings: int = 0
+    new: int | None = None
+    resolved: int | None = None
+    failed_rules: list[str] = field(default_factory=list)
+
+
+def summarise_events(events) -> RunSummary:
+    """Rows per department and the findings by severity, from the run's own events."""
+    read: dict[str, int] = {}
+    split: list[dict] = []
+    summary = RunSummary()
+    for event in events:
+        if event.event_type_value == "ASSET_MATERIALIZATION":
+            materialization = event.event_specific_data.materialization
+            path, metadata = materialization.asset_key.path, dict(materialization.metadata)
+            if path[0] == "landing":
+                read[path[-1]] = int(_value(metadata, "rows_read"))
+            if path == ["audit", "validation_findings"]:
+                summary.errors = int(_value(metadata, "errors"))
+                summary.warnings = int(_value(metadata, "findings")) - summary.errors
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            if evaluation.check_name == "rows_reconcile":
+                split += list(_value(dict(evaluation.metadata), "by_source", []) or [])
+    by_source = pd.DataFrame(split, columns=["source", "published", "quarantined"]).groupby("source")[["published", "quarantined"]].sum()
+    sources = sorted(set(read) | set(by_source.index))
+    summary.rows = pd.DataFrame({
+        "department": [_department(s) for s in sources], "source": sources,
+        "read": [read.get(s) for s in sources],
+        "published": [int(by_source.loc[s, "published"]) if s in by_source.index else None for s in sources],
+        "quarantined": [int(by_source.loc[s, "quarantined"]) if s in by_source.index else None for s in sources],
+    }).sort_values(["department", "source"]).reset_index(drop=True)
+    return summary
+
+
+def findings_snapshot(warehouse_url: str) -> pd.DataFrame | None:
+    """The identities of the findings in force now (audit.current_findings), or None before the first run."""
+    from fund_pipeline.warehouse import Warehouse
+
+    warehouse = Warehouse.from_url(warehouse_url)
+    if not warehouse.table_exists("audit", "current_findings"):
+        return None
+    columns = ", ".join(FINDING_IDENTITY)
+    return warehouse.query(f"select distinct {columns} from audit.current_findings").astype("string")
+
+
+def new_and_resolved(before: pd.DataFrame | None, after: pd.DataFrame | None) -> tuple[int | None, int | None]:
+    """Findings that appeared and that went away with this run. The hook for the findings lifecycle: when
+    each finding carries its stable key and status (新增/持续/已整改), count those instead."""
+    if before is None or after is None:
+        return None, None
+    merged = before.merge(after, how="outer", indicator=True)
+    return int((merged["_merge"] == "right_only").sum()), int((merged["_merge"] == "left_only").sum())
+
+
+def _cell(value) -> str:
+    return "-" if value is None or pd.isna(value) else f"{int(value):,}"
+
+
+def _width(text: str) -> int:
+    """Columns a terminal gives the text: Chinese characters take two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _left(text: str, width: int) -> str:
+    return text + " " * max(width - _width(text), 0)
+
+
+def _right(text: str, width: int) -> str:
+    return " " * max(width - _width(text), 0) + text
+
+
+def render_summary(outcome) -> list[str]:
+    summary: RunSummary = outcome.summary
+    minutes, seconds = divmod(int(outcome.seconds), 60)
+    lines = ["", f"运行 {outcome.run_id[:8]}:{'完成' if outcome.success else '失败'}(用时 {minutes} 分 {seconds} 秒)"]
+    if len(summary.rows):
+        lines.append("各部门数据(行):")
+        width = max(_width(d) for d in summary.rows["department"])
+        totals = summary.rows[["read", "published", "quarantined"]].sum(min_count=1)
+        table = [("部门", "来源", "读取", "发布", "隔离")]
+        table += [(r.department, r.source, _cell(r.read), _cell(r.published), _cell(r.quarantined))
+                  for r in summary.rows.itertuples()]
+        table.append(("合计", "", _cell(totals["read"]), _cell(totals["published"]), _cell(totals["quarantined"])))
+        for department, source, *counts in table:
+            lines.append(f"  {_left(department, width)}  {_left(source, 30)}" + "".join(_right(c, 9) for c in counts))
+    change = ("较上次运行:新增 {} 处,已解决 {} 处".format(summary.new, summary.resolved) if summary.new is not None
+              else "较上次运行:无上次运行的问题记录,不作比较")
+    lines.append(f"当前问题:错误 {summary.errors:,} 处,警告 {summary.warnings:,} 处;{change}")
+    if summary.failed_rules:
+        lines.append(f"未通过的规则检查({len(summary.failed_rules)} 条):{'、'.join(summary.failed_rules)}")
+    for kind, path in outcome.reports.items():
+        lines.append(f"审计报告({'网页' if kind == 'html' else 'Excel'}):{path}")
+    lines.append(f"数据仓库:{outcome.warehouse_url}")
+    if outcome.error:
+        lines.append(f"错误:{outcome.error}")
+    return lines
+
+
+# -- before the run ----------------------------------------------------------------------------------
+def warehouse_problem(url: str) -> str | None:
+    """Whether the warehouse can be reached, asked once before the run: a Chinese sentence, or None."""
+    from sqlalchemy.engine import make_url
+
+    scheme = url.split(":", 1)[0]
+    try:
+        if scheme == "duckdb":
+            return _duckdb_problem(url.removeprefix("duckdb:///"))
+        if scheme.startswith("postgres"):
+            return _postgres_problem(make_url(url))
+    except Exception as error:  # a malformed URL
+        return f"数据仓库地址「{url}」无法解析:{error}"
+    return f"数据仓库地址「{url}」不受支持:请使用 duckdb:///路径/文件.duckdb 或 postgresql+psycopg2://用户@主机/库"
+
+
+def _duckdb_problem(path: str) -> str | None:
+    from pathlib import Path
+
+    import duckdb
+
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        duckdb.connect(str(target)).close()
+    except duckdb.IOException as error:
+        if "lock" in str(error).lower():
+            return None  # another run holds the file: the run waits its turn (warehouse/_connect_with_patience)
+        return f"无法打开数据仓库文件「{target}」:{str(error).splitlines()[0]}"
+    except OSError as error:
+        return f"无法创建数据仓库文件「{target}」:{error.strerror or error}"
+    return None
+
+
+def _postgres_problem(url) -> str | None:
+    import psycopg2
+
+    shown = url.render_as_string(hide_password=True)
+    try:
+        psycopg2.connect(host=url.host or "localhost", port=url.port or 5432, user=url.username,
+                         password=url.password, dbname=url.database, connect_timeout=10).close()
+    except psycopg2.Error as error:
+        reason = " ".join(str(error).split())
+        return f"无法连接数据仓库 {shown}:{reason[:300]}"
+    return None
