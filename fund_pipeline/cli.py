@@ -32,7 +32,7 @@ def _run(args) -> int:
 
     problem = warehouse_problem(settings.warehouse_url)  # once, before Dagster starts a single step
     if problem:
-        print(f"fund-pipeline run:{problem}。未运行。", file=sys.stderr)
+        print(f"fund-pipeline run:未运行——{problem}", file=sys.stderr)
         return 1
     if not args.verbose:
         import warnings
@@ -47,7 +47,7 @@ def _run(args) -> int:
         if unknown:
             raise LayoutError(f"财政年度 {'、'.join(unknown)} 不在本县的年度 {'、'.join(settings.fiscal_years)} 之中")
     except LayoutError as error:
-        print(f"fund-pipeline run:{error}。未运行。", file=sys.stderr)
+        print(f"fund-pipeline run:未运行——{error}", file=sys.stderr)
         return 2
     print(f"运行流水线:收件箱 {settings.inbox},年度 {'、'.join(args.year or settings.fiscal_years)}", flush=True)
     outcome = run_pipeline(settings, selection=selection, years=args.year, progress=True, verbose=args.verbose)

@@ -12,7 +12,6 @@ import pytest
 
 from fund_pipeline.pipeline.clerk import REGISTER_COLUMNS
 from fund_pipeline.rules.catalogue import load_catalogue
-
 from fund_pipeline_tests.xlsx_helpers import transport_row, write_sheet
 
 CLI = str(Path(sys.executable).parent / "fund-pipeline")

@@ -10,7 +10,7 @@ import dagster as dg
 from fund_pipeline.defs.ingest import landing_key
 from fund_pipeline.defs.jobs import all_years_tags, refresh_job
 from fund_pipeline.defs.resources import FundPipelineResource
-from fund_pipeline.sources.reader import file_sha256, find_files
+from fund_pipeline.pipeline.fingerprints import FINGERPRINTS_METADATA_KEY, source_fingerprints
 from fund_pipeline.sources.spec import load_layouts
 
 TIMEZONE = "Asia/Shanghai"
@@ -18,7 +18,10 @@ SOURCE_TAG = "fund_pipeline/sources"
 
 def build_schedules(fiscal_years: tuple[str, ...]) -> list[dg.ScheduleDefinition]:
     @dg.schedule(job=refresh_job, cron_schedule="0 2 1 * *", execution_timezone=TIMEZONE,
-                 default_status=dg.DefaultScheduleStatus.RUNNING)
+                 default_status=dg.DefaultScheduleStatus.RUNNING,
+                 description="每月1日02:00(北京时间):读取各部门最新报表,全部财政年度一次运行,生成新的审计报告。\n\n"
+                             "02:00 on the 1st of every month: every department's latest spreadsheets, every "
+                             "fiscal year, in one run, with a new auditors' report.")
     def monthly_refresh(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         """02:00 on the 1st of every month: every department's latest spreadsheets, every fiscal year, in one
         run, with a new auditors' report."""
@@ -26,7 +29,11 @@ def build_schedules(fiscal_years: tuple[str, ...]) -> list[dg.ScheduleDefinition
                              tags=all_years_tags(fiscal_years))
 
     @dg.schedule(job=refresh_job, cron_schedule="0 3 20 1 *", execution_timezone=TIMEZONE,
-                 default_status=dg.DefaultScheduleStatus.RUNNING)
+                 default_status=dg.DefaultScheduleStatus.RUNNING,
+                 description="每年1月20日03:00(北京时间)年终结账:各部门年终数据到齐后,重新校验并发布刚结束的财政年度"
+                             "(只运行该年度分区),其报告即该年度的正式记录。\n\n"
+                             "On 20 January the fiscal year just ended is re-validated and published (its "
+                             "partition only), tagged so its report is the year's record.")
     def year_end_close(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         """On 20 January, once the departments' year-end figures are in, the fiscal year just ended is
         re-validated and published (its partition only), tagged so its report is the year's record."""
@@ -40,17 +47,20 @@ def build_schedules(fiscal_years: tuple[str, ...]) -> list[dg.ScheduleDefinition
 
 def inbox_fingerprints(inbox, previous: dict) -> dict[str, dict[str, list]]:
     """source -> {file: [size, mtime, sha256]}; a file whose size and mtime are unchanged is not re-hashed."""
-    current: dict[str, dict[str, list]] = {}
+    return {spec.name: source_fingerprints(spec, inbox, previous.get(spec.name)) for spec in load_layouts()}
+
+
+def last_run_fingerprints(instance: dg.DagsterInstance) -> dict[str, dict[str, list]]:
+    """What each source's latest landing run read (its materialization metadata): the sensor's starting
+    point when it has no cursor yet, so a restarted `dagster dev` does not re-run an unchanged county.
+    A source never landed, or landed before runs recorded this, is absent and so counts as changed."""
+    previous = {}
     for spec in load_layouts():
-        files = {}
-        for path in find_files(spec, inbox):
-            relative = path.relative_to(inbox).as_posix()
-            stat = path.stat()
-            known = previous.get(spec.name, {}).get(relative)
-            same = known and known[0] == stat.st_size and known[1] == stat.st_mtime
-            files[relative] = [stat.st_size, stat.st_mtime, known[2] if same else file_sha256(path)]
-        current[spec.name] = files
-    return current
+        event = instance.get_latest_materialization_event(landing_key(spec.name))
+        entry = event.asset_materialization.metadata.get(FINGERPRINTS_METADATA_KEY) if event and event.asset_materialization else None
+        if entry is not None:
+            previous[spec.name] = entry.value
+    return previous
 
 
 def changed_sources(previous: dict, current: dict) -> list[str]:
@@ -77,13 +87,22 @@ def changed_years(previous: dict, current: dict, source: str, fiscal_years: tupl
     return years & set(fiscal_years) or set(fiscal_years)
 
 
+INBOX_SENSOR_DESCRIPTION = (
+    "收件箱传感器:每分钟查看收件箱;某部门的报表新到、更改(按内容 SHA-256,仅修改时间变化不算)或被删除时,"
+    "请求一次运行,只重新读取这些部门并刷新其下游,年度限于所变文件所属的财政年度(更正2016年台账只重跑2016年)。"
+    "首次检查时从上一次运行读取的文件指纹开始,收件箱未变则不运行。\n\n"
+    "Watches the inbox; when a department's spreadsheet arrives, changes or is removed, requests one run "
+    "that re-reads just those departments and refreshes what depends on them, for the fiscal years the "
+    "changed files belong to. Its first tick starts from the fingerprints the last run recorded."
+)
+
+
 def build_sensors(fiscal_years: tuple[str, ...]) -> list[dg.SensorDefinition]:
-    @dg.sensor(job=refresh_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+    @dg.sensor(job=refresh_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+               description=INBOX_SENSOR_DESCRIPTION)
     def inbox_sensor(context: dg.SensorEvaluationContext, fund: FundPipelineResource):
-        """Watches the inbox; when a department's spreadsheet arrives, changes or is removed, requests one run
-        that re-reads just those departments and refreshes what depends on them, for the fiscal years the
-        changed files belong to (a corrected 2016 ledger re-runs 2016)."""
-        previous = json.loads(context.cursor) if context.cursor else {}
+        """See INBOX_SENSOR_DESCRIPTION."""
+        previous = json.loads(context.cursor) if context.cursor else last_run_fingerprints(context.instance)
         current = inbox_fingerprints(fund.inbox_path, previous)
         changed = changed_sources(previous, current)
         context.update_cursor(json.dumps(current, ensure_ascii=False))

@@ -5,6 +5,7 @@ import dagster as dg
 
 from fund_pipeline.defs.resources import FundPipelineResource
 from fund_pipeline.pipeline.findings import replace_findings
+from fund_pipeline.pipeline.fingerprints import FINGERPRINTS_METADATA_KEY, source_fingerprints
 from fund_pipeline.pipeline.ingest import ingest
 from fund_pipeline.report.masking import mask_text
 from fund_pipeline.rules.catalogue import load_catalogue
@@ -26,7 +27,7 @@ def build_ingest_asset(spec: SourceSpec) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=landing_key(spec.name),
-        group_name="ingest",
+        group_name="landing",
         description=description,
         kinds={"excel", "python"},
         metadata={"department": spec.department, "entity": spec.entity, "layout": spec.layout_file},
@@ -34,6 +35,8 @@ def build_ingest_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     )
     def _ingest(context: dg.AssetExecutionContext, fund: FundPipelineResource) -> dg.MaterializeResult:
         catalogue = load_catalogue()
+        # Taken before reading: a file changed while it is read then differs, and the sensor re-runs it.
+        fingerprints = source_fingerprints(spec, fund.inbox_path)
         result, records = ingest(spec, fund.inbox_path, catalogue, context.run_id)
         warehouse = fund.warehouse()
         records = conform(spec.entity, records)
@@ -50,6 +53,7 @@ def build_ingest_asset(spec: SourceSpec) -> dg.AssetsDefinition:
             "ingest_errors": len(errors),
             "ingest_warnings": int((result.findings["severity"] == "warning").sum()),
             "file_list": dg.MetadataValue.json([{k: f[k] for k in ("source_file", "file_sha256")} for f in result.files]),
+            FINGERPRINTS_METADATA_KEY: dg.MetadataValue.json(fingerprints),
         })
 
     return _ingest

@@ -10,7 +10,8 @@ from fund_pipeline.settings import Settings
 refresh_job = dg.define_asset_job(
     "county_refresh",
     selection=dg.AssetSelection.all(),
-    description="Read every department's spreadsheets, validate, publish, build the marts and the auditors' report.",
+    description="全县刷新:读取各部门报表,校验、发布,构建数据集市并生成审计报告。\n\n"
+                "Read every department's spreadsheets, validate, publish, build the marts and the auditors' report.",
 )
 
 

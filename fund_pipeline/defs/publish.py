@@ -83,7 +83,7 @@ def build_clean_asset(entity: str, specs: list[SourceSpec],
     @dg.asset(
         key=key,
         deps=[landing_key(s.name) for s in specs] + [clean_key(r) for r in registers],
-        group_name="publish",
+        group_name="clean",
         description=description,
         kinds={"great_expectations", "python"},
         partitions_def=partitions,

@@ -9,7 +9,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-import dagster as dg
 import pandas as pd
 
 from fund_pipeline.report.masking import mask_text
@@ -92,7 +91,10 @@ class ProgressHandler(logging.Handler):
         return f"{STAGES.get(stage, stage)} {'/'.join(path)} 完成"
 
 
-def progress_logger(started: float, stream=None) -> dg.LoggerDefinition:
+def progress_logger(started: float, stream=None):
+    """A Dagster logger (LoggerDefinition) that prints the progress lines to stream."""
+    import dagster as dg
+
     stream = stream or sys.stdout
 
     @dg.logger(description="Chinese progress lines for the operator's console (fund-pipeline run).")
@@ -203,7 +205,7 @@ def render_summary(outcome) -> list[str]:
         table.append(("合计", "", _cell(totals["read"]), _cell(totals["published"]), _cell(totals["quarantined"])))
         for department, source, *counts in table:
             lines.append(f"  {_left(department, width)}  {_left(source, 30)}" + "".join(_right(c, 9) for c in counts))
-    change = ("较上次运行:新增 {} 处,已解决 {} 处".format(summary.new, summary.resolved) if summary.new is not None
+    change = (f"较上次运行:新增 {summary.new} 处,已解决 {summary.resolved} 处" if summary.new is not None
               else "较上次运行:无上次运行的问题记录,不作比较")
     lines.append(f"当前问题:错误 {summary.errors:,} 处,警告 {summary.warnings:,} 处;{change}")
     if summary.failed_rules:

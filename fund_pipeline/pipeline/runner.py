@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-
 import contextlib
 import os
 import sys
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import dagster as dg
 

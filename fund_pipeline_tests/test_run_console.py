@@ -1,0 +1,85 @@
+"""`fund-pipeline run` as an operator runs it: a real process, the sample county, a real DuckDB file."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CLI = str(Path(sys.executable).parent / "fund-pipeline")
+
+
+def run(*args, timeout=1800) -> subprocess.CompletedProcess:
+    return subprocess.run([CLI, "run", *map(str, args)], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def first_run(sample_inbox, dagster_home, tmp_path_factory):
+    work = tmp_path_factory.mktemp("console")
+    url = f"duckdb:///{work / 'w.duckdb'}"
+    result = run("--inbox", sample_inbox, "--warehouse", url, "--reports", work / "reports", "--fail-on", "error")
+    return result, url, work
+
+
+def test_progress_lines_by_stage_and_department_without_dagsters_debug_log(first_run):
+    result, _, _ = first_run
+    out = result.stdout
+    assert "DEBUG" not in out + result.stderr and "dagster - " not in out + result.stderr
+    assert "Running with dbt" not in out  # dbt's own log is part of Dagster's (--verbose)
+    progress = [line for line in out.splitlines() if re.match(r"\[\d\d:\d\d\] ", line)]
+    assert any(re.search(r"读取 会宁县交通运输局 · transport_disbursements:3 个文件,\d+ 行", line) for line in progress)
+    assert any(re.search(r"校验发布 disbursements:发布 [\d,]+ 行,隔离 [\d,]+ 行", line) for line in progress)
+    assert any(line.endswith("建模 fund_flow 完成") for line in progress)
+    assert any("审核 全部规则已检查" in line for line in progress)
+    assert len(progress) == len(set(progress))  # a partitioned asset's three years are one line
+    assert len(out.splitlines()) < 120
+
+
+def test_closing_summary(first_run):
+    result, url, work = first_run
+    out = result.stdout
+    summary = out[out.index("\n运行 "):]
+    assert re.search(r"运行 \w{8}:完成", summary)
+    row = next(line for line in summary.splitlines() if "transport_disbursements" in line)
+    read, published, quarantined = (int(n.replace(",", "")) for n in row.split()[-3:])
+    assert "会宁县交通运输局" in row and read == published + quarantined and quarantined > 0
+    assert re.search(r"当前问题:错误 [1-9][\d,]* 处,警告 [\d,]+ 处;较上次运行:无上次运行的问题记录", summary)
+    failed = re.search(r"未通过的规则检查\(\d+ 条\):(.*)", summary).group(1).split("、")
+    assert "AMOUNT-POSITIVE" in failed and all("_" not in rule for rule in failed)  # rule ids as the report has them
+    assert f"审计报告(网页):{work / 'reports'}" in summary and "审计报告.xlsx" in summary
+    assert not re.search(r"\d{15,}", out)
+
+
+def test_fail_on_error_exits_3_when_the_county_has_errors(first_run):
+    result, _, _ = first_run
+    assert result.returncode == 3, result.stderr[-3000:]
+
+
+def test_a_second_run_says_what_changed_and_fail_on_warning(first_run, sample_inbox):
+    _, url, work = first_run
+    result = run("--inbox", sample_inbox, "--warehouse", url, "--reports", work / "reports", "--source", "审计局",
+                 "--fail-on", "warning", "--verbose")
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert "较上次运行:新增 0 处,已解决 0 处" in result.stdout
+    assert "读取 会宁县审计局 · audit_records" in result.stdout
+    assert "transport_disbursements" not in result.stdout.split("\n运行 ")[-1]  # only what ran
+    assert "DEBUG" in result.stdout + result.stderr  # Dagster's log, asked for
+
+
+def test_an_unreachable_warehouse_is_one_line(sample_inbox, tmp_path):
+    result = run("--inbox", sample_inbox, "--warehouse", "postgresql+psycopg2://postgres:pw@127.0.0.1:9/fund_pipeline",
+                 "--reports", tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "无法连接数据仓库" in lines[0] and "127.0.0.1:9" in lines[0] and "pw" not in lines[0]
+
+
+def test_an_unknown_source_or_year_is_one_line(sample_inbox, tmp_path):
+    for args, phrase in ((["--source", "公安局"], "未知的来源「公安局」"), (["--year", "2031"], "财政年度 2031")):
+        result = run("--inbox", sample_inbox, "--warehouse", f"duckdb:///{tmp_path / 'w.duckdb'}", *args)
+        assert result.returncode == 2 and result.stdout == ""
+        assert len(result.stderr.strip().splitlines()) == 1 and phrase in result.stderr
