@@ -139,3 +139,27 @@ def test_help_is_chinese_with_defaults(command):
     assert "默认" in result.stdout and "usage" not in result.stdout
     if command == "validate":
         assert "transport_disbursements" in result.stdout and "会宁县交通运输局" in result.stdout
+
+
+@pytest.mark.parametrize("source", ["agriculture_policy_subsidies", "transport_disbursements", "education_student_loans"])
+def test_the_clerks_pandas_rules_find_what_the_pipelines_gx_suite_finds(sample_inbox, source):
+    """Same catalogue, two engines: every (rule, row) GX reports, plain pandas reports, and nothing more."""
+    from fund_pipeline.rules.derive import References, add_derived_columns
+    from fund_pipeline.rules.quick import failing_rows
+    from fund_pipeline.rules.validation import evaluate
+    from fund_pipeline.sources.reader import read_source
+    from fund_pipeline.sources.schemas import conform
+    from fund_pipeline.sources.spec import layout_by_name
+
+    spec, catalogue = layout_by_name(source), load_catalogue()
+    records = conform(spec.entity, read_source(spec, sample_inbox).records)
+    frame = add_derived_columns(spec.entity, records[records["_bad_fields"].fillna("") == ""].reset_index(drop=True),
+                                References.empty())
+    rules = [r for r in catalogue.for_target(spec.entity)
+             if not any({c.column, c.report_column, *c.where} & REGISTER_COLUMNS for c in r.checks)]
+    by_gx, _ = evaluate(spec.entity, frame, rules, catalogue, "gx")
+    by_pandas = failing_rows(spec.entity, frame, rules)
+    gx_pairs = set(zip(by_gx["rule_id"], by_gx["row_key"], by_gx["severity"], strict=True))
+    pandas_pairs = set(zip(by_pandas["rule_id"], frame.loc[by_pandas["position"], "row_key"], by_pandas["severity"],
+                           strict=True))
+    assert gx_pairs and gx_pairs == pandas_pairs

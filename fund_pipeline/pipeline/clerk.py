@@ -204,10 +204,13 @@ def check_file(path: Path, source: str | None = None) -> CheckReport:
 
     from fund_pipeline.sources.reader import read_workbook
 
-    read = read_workbook(spec, path, _base_folder(path, pattern))
-    records = read.records
-    sheet_names = list(dict.fromkeys(records["sheet"].dropna())) if len(records) else []
-    units = _sheet_units(spec, path, sheet_names) if sheet_names else {}
+    try:
+        read = read_workbook(spec, path, _base_folder(path, pattern))
+        records = read.records
+        sheet_names = list(dict.fromkeys(records["sheet"].dropna())) if len(records) else []
+        units = _sheet_units(spec, path, sheet_names) if sheet_names else {}
+    except OSError as error:  # unreadable for the operating system: permissions, a file being written
+        raise ClerkError(f"无法读取文件「{path}」:{error.strerror or error}") from None
     report.sheets = [SheetRead(s, int(n), int(rows.min()), int(rows.max())) for s, (n, rows) in
                      ((s, (len(g), g["row_number"])) for s, g in records.groupby("sheet", sort=False))]
     if "fiscal_year" in records and len(records):

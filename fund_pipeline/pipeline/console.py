@@ -215,7 +215,7 @@ def render_summary(outcome) -> list[str]:
     lines.append(f"数据仓库:{outcome.warehouse_url}")
     if outcome.error:
         lines.append(f"错误:{outcome.error}")
-    return lines
+    return list(mask_text(pd.Series(lines, dtype="string")).fillna(""))
 
 
 # -- before the run ----------------------------------------------------------------------------------
