@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -87,7 +88,10 @@ def _validate(args) -> int:
     import pandas as pd
 
     # Whatever a clerk's file holds, no resident ID or account number leaves it whole.
-    print("\n".join(mask_text(pd.Series(render(report), dtype="string")).fillna("")))
+    try:
+        print("\n".join(mask_text(pd.Series(render(report), dtype="string")).fillna("")))
+    except BrokenPipeError:  # `validate … | head`: the reader has seen enough
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
     return 1 if report.errors else 0
 
 

@@ -72,6 +72,16 @@ def test_the_sample_countys_planted_row_breaks_are_found(sample_inbox, expected_
                          result.stdout), result.stdout
 
 
+def test_a_workbook_with_a_sheet_per_year_and_a_two_row_header(sample_inbox):
+    """The water bureau's workbook: three year sheets, merged two-row headers, amounts in 元, a 合计 row each."""
+    result = validate("水务局/水利扶贫项目资金支出明细.xlsx", cwd=sample_inbox)
+    for year in ("2015", "2016", "2017"):
+        assert re.search(rf"工作表「{year}年」资金/支出金额\(元\) 合计 [\d,.]+ 元", result.stdout), result.stdout
+        assert re.search(rf"合计行核对:工作表「{year}年」第\d+行 资金/支出金额\(元\) 表内合计 [\d,.]+ 元,明细之和 [\d,.]+ 元,相符",
+                         result.stdout)
+    assert "财政年度:2015、2016、2017" in result.stdout
+
+
 def test_an_unknown_source_is_one_clear_message(ledger):
     result = validate(ledger, "--source", "公安局")
     assert_clean_failure(result, "未知的来源「公安局」", "transport_disbursements", "会宁县交通运输局")

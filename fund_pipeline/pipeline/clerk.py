@@ -15,7 +15,7 @@ import pandas as pd
 
 from fund_pipeline.rules.catalogue import Catalogue, load_catalogue
 from fund_pipeline.sources import spec as layouts
-from fund_pipeline.sources.spec import UNIT_FACTORS, SourceSpec, normalise_header
+from fund_pipeline.sources.spec import UNIT_FACTORS, SourceSpec
 
 # Derived columns that only the published registers can fill in.
 REGISTER_COLUMNS = {"village_code", "village_is_poor", "village_population", "household_registered_poor",
@@ -142,39 +142,38 @@ def _base_folder(path: Path, pattern: str | None) -> Path:
 
 
 def _sheet_units(spec: SourceSpec, path: Path, sheets: list[str]) -> dict[str, dict[str, tuple[str, str]]]:
-    """sheet -> money field -> (header as typed, unit the sheet states it in), as the reader decides it:
-    a unit in the header text, else the layout's unit for the column, else the unit line above the
-    header, else the layout's unit."""
+    """sheet -> money field -> (its header as the sheet has it, the unit its numbers are typed in).
+
+    Decided exactly as the reader converts them (sources/reader.py): a unit in the header text, else the
+    layout's unit for the column, else the unit line above the header, else the layout's unit."""
     from python_calamine import CalamineWorkbook
 
+    from fund_pipeline.sources import reader
     from fund_pipeline.sources.schemas import ENTITIES
 
     money = {f.name for f in ENTITIES[spec.entity] if f.type == "money"}
-    aliases = {_UNIT_IN_TEXT.sub("", k): v for k, v in spec.alias_map().items()}
-    wanted = {normalise_header(t) for t in spec.header_find}
+    aliases = {reader._strip_unit(k): v for k, v in spec.alias_map().items()}
     workbook = CalamineWorkbook.from_path(str(path))
     units: dict[str, dict[str, tuple[str, str]]] = {}
     try:
-        for sheet in sheets:
-            rows = workbook.get_sheet_by_name(sheet).to_python(skip_empty_area=False, nrows=30 + spec.header_rows)
-            header = next((i for i, row in enumerate(rows)
-                           if any(_UNIT_IN_TEXT.sub("", normalise_header(c)) in wanted for c in row if c != "")), None)
+        for sheet_name in sheets:
+            sheet = workbook.get_sheet_by_name(sheet_name)
+            rows = sheet.to_python(skip_empty_area=False, nrows=reader.HEADER_SEARCH_ROWS + spec.header_rows + 1)
+            header = reader._find_header(spec, rows)
             if header is None:
                 continue
-            above = [m.group(1) or m.group(2) for row in rows[:header] for c in row if isinstance(c, str)
-                     and (m := _UNIT_IN_TEXT.search(c))]
-            sheet_unit = above[0] if above else spec.unit
+            names = reader._header_names(rows, header, spec.header_rows, getattr(sheet, "merged_cell_ranges", None))
+            sheet_unit = reader._sheet_unit(rows, header) or spec.unit
             found = {}
-            for row in rows[header: header + spec.header_rows]:
-                for cell in row:
-                    text = normalise_header(cell)
-                    name = aliases.get(_UNIT_IN_TEXT.sub("", text))
-                    if name in money and name not in found:
-                        declared = spec.column(name)
-                        unit = _UNIT_IN_TEXT.search(text)
-                        found[name] = (text, (unit.group(1) or unit.group(2)) if unit else
-                                       (declared.unit if declared and declared.unit else sheet_unit))
-            units[sheet] = found
+            for name in names:
+                candidates = [reader._strip_unit(name), reader._strip_unit(name.split("/")[-1])]
+                field_name = next((aliases[c] for c in candidates if c in aliases), None)
+                if field_name in money and field_name not in found:
+                    declared = spec.column(field_name)
+                    unit = _UNIT_IN_TEXT.search(name)
+                    found[field_name] = (name, (unit.group(1) or unit.group(2)) if unit else
+                                         (declared.unit if declared and declared.unit else sheet_unit))
+            units[sheet_name] = found
     finally:
         workbook.close()
     return units
