@@ -156,11 +156,14 @@ def findings_snapshot(warehouse_url: str) -> pd.DataFrame | None:
     """The identities of the findings in force now (audit.current_findings), or None before the first run."""
     from fund_pipeline.warehouse import Warehouse
 
-    warehouse = Warehouse.from_url(warehouse_url)
-    if not warehouse.table_exists("audit", "current_findings"):
+    try:
+        warehouse = Warehouse.from_url(warehouse_url)
+        if not warehouse.table_exists("audit", "current_findings"):
+            return None
+        columns = ", ".join(FINDING_IDENTITY)
+        return warehouse.query(f"select distinct {columns} from audit.current_findings").astype("string")
+    except Exception:  # only a comparison for the summary: a failed run's own error is what gets reported
         return None
-    columns = ", ".join(FINDING_IDENTITY)
-    return warehouse.query(f"select distinct {columns} from audit.current_findings").astype("string")
 
 
 def new_and_resolved(before: pd.DataFrame | None, after: pd.DataFrame | None) -> tuple[int | None, int | None]:

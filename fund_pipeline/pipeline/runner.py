@@ -56,7 +56,7 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
         job = job.with_logger_defs({"console": colored_console_logger, "progress": progress_logger(started, sys.stdout)})
         run_config = {"loggers": {"progress": {}, **({"console": {}} if verbose else {})}}
     instance = instance or dagster_instance(settings)
-    before = findings_snapshot(settings.warehouse_url) if progress else None
+    before = findings_snapshot(settings.warehouse_url)
     keys = list(selection.resolve(defs.resolve_asset_graph())) if selection is not None else None
     chosen = sorted(years or settings.fiscal_years)
     unknown = set(chosen) - set(settings.fiscal_years)
@@ -90,8 +90,7 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
         error = "; ".join(f"{e.step_key}: {_root_cause(e.event_specific_data.error)}" for e in failures)[:4000]
     summary = summarise_events(result.all_events)
     summary.failed_rules = sorted(set(failed_rules))
-    if progress:
-        summary.new, summary.resolved = new_and_resolved(before, findings_snapshot(settings.warehouse_url))
+    summary.new, summary.resolved = new_and_resolved(before, findings_snapshot(settings.warehouse_url))
     return RunOutcome(result.success, result.run_id, _display(settings.warehouse_url), reports, sorted(set(failed)),
                       error, summary.failed_rules, summary, time.monotonic() - started)
 
