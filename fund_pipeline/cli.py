@@ -129,7 +129,7 @@ class _ChineseHelpFormatter(argparse.RawDescriptionHelpFormatter):
         super().add_usage(usage, actions, groups, prefix="用法:" if prefix is None else prefix)
 
 
-def _sources_epilog() -> str:
+def _sources_epilog(option: str) -> str:
     """The sources a clerk may name, listed in `validate --help`; a broken layout is said, not raised."""
     from fund_pipeline.sources.spec import load_layouts
 
@@ -137,7 +137,7 @@ def _sources_epilog() -> str:
         specs = load_layouts()
     except Exception as error:  # the help must still show
         return f"来源布局有误:{error}"
-    lines = ["可用的来源(--source 可写布局名、部门全称或部门文件夹名):"]
+    lines = [f"可用的来源({option} 可写布局名、部门全称或部门文件夹名):"]
     lines += [f"  {s.name:<32} {s.department}  {'、'.join(s.files)}" for s in specs]
     return "\n".join(lines)
 
@@ -148,20 +148,21 @@ def main(argv: list[str] | None = None) -> int:
                                      parser_class=_ChineseParser)
 
     sample = commands.add_parser("sample", help="生成样例县各部门的报表", description="生成样例县各部门的 Excel 报表(可预置违规)。")
-    sample.add_argument("--out", required=True, help="输出文件夹(必填)")
-    sample.add_argument("--seed", type=int, default=20150805, help="随机种子(默认:20150805)")
-    sample.add_argument("--scale", type=float, default=0.02, help="规模,1.0 约为一个县一年(约100万行支付明细)(默认:0.02)")
-    sample.add_argument("--years", help="财政年度,逗号分隔(默认:2015,2016,2017)")
+    sample.add_argument("--out", required=True, metavar="文件夹", help="输出文件夹(必填)")
+    sample.add_argument("--seed", type=int, default=20150805, metavar="整数", help="随机种子(默认:20150805)")
+    sample.add_argument("--scale", type=float, default=0.02, metavar="规模", help="规模,1.0 约为一个县一年(约100万行支付明细)(默认:0.02)")
+    sample.add_argument("--years", metavar="年度", help="财政年度,逗号分隔(默认:2015,2016,2017)")
     sample.add_argument("--plant-violations", action="store_true", help="预置已知的违规,并写出 expected_findings.csv(默认:不预置)")
     sample.set_defaults(handler=_sample)
 
-    run = commands.add_parser("run", help="在本进程中运行整条流水线", description="读取收件箱中各部门报表,校验、发布、建模并生成审计报告。")
-    run.add_argument("--inbox", help="收件箱文件夹(默认:FUND_PIPELINE_INBOX,或 数据目录/inbox)")
-    run.add_argument("--warehouse", help="数据仓库地址 duckdb:///路径/文件.duckdb 或 postgresql+psycopg2://用户@主机/库"
+    run = commands.add_parser("run", help="在本进程中运行整条流水线", description="读取收件箱中各部门报表,校验、发布、建模并生成审计报告。",
+                              epilog=_sources_epilog("--source"))
+    run.add_argument("--inbox", metavar="文件夹", help="收件箱文件夹(默认:FUND_PIPELINE_INBOX,或 数据目录/inbox)")
+    run.add_argument("--warehouse", metavar="地址", help="数据仓库地址 duckdb:///路径/文件.duckdb 或 postgresql+psycopg2://用户@主机/库"
                                          "(默认:FUND_PIPELINE_WAREHOUSE_URL,或 数据目录/warehouse.duckdb)")
-    run.add_argument("--reports", help="报告文件夹(默认:FUND_PIPELINE_REPORTS,或 数据目录/reports)")
-    run.add_argument("--source", action="append", help="只运行这个来源及其下游(可重复;布局名或部门名)")
-    run.add_argument("--year", action="append", help="只运行这个财政年度(可重复;多个年度时运行其间的连续区间)")
+    run.add_argument("--reports", metavar="文件夹", help="报告文件夹(默认:FUND_PIPELINE_REPORTS,或 数据目录/reports)")
+    run.add_argument("--source", action="append", metavar="来源", help="只运行这个来源及其下游(可重复;布局名或部门名)")
+    run.add_argument("--year", action="append", metavar="年度", help="只运行这个财政年度(可重复;多个年度时运行其间的连续区间)")
     run.add_argument("--fail-on", choices=("error", "warning"),
                      help="运行完成但有该级别(warning 含 error)的问题时,以退出状态 3 结束"
                           "(默认:只有运行失败才非零:1 运行失败或数据仓库无法连接,2 参数有误)")
@@ -178,9 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         "validate", help="检查一张报表是否符合来源布局和规则(报送前自查)",
         description="检查一张报表:显示读到的工作表、行数、年度、金额合计和合计行核对,然后列出问题。\n"
                     "退出状态:0 无错误(可能有警告),1 有错误,2 用法错误(文件不存在、来源未知、布局有误)。",
-        epilog=_sources_epilog())
-    validate.add_argument("file", help="要检查的报表文件(.xlsx)")
-    validate.add_argument("--source", help="来源:布局名(如 transport_disbursements)或部门名(如 交通运输局、会宁县交通运输局)"
+        epilog=_sources_epilog("--source"))
+    validate.add_argument("file", metavar="文件", help="要检查的报表文件(.xlsx)")
+    validate.add_argument("--source", metavar="来源", help="来源:布局名(如 transport_disbursements)或部门名(如 交通运输局、会宁县交通运输局)"
                                            "(默认:按文件所在部门文件夹和文件名自动识别)")
     validate.set_defaults(handler=_validate)
 
