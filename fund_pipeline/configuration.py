@@ -8,15 +8,28 @@ folder; this module only remembers it for the loaders, which are cached per fold
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 _active: Path | None = None
+_caches: list[Callable[[], None]] = []
 
 
 def activate(config_dir: Path | None) -> None:
-    """Use this county configuration folder from now on (None: the built-in Huining configuration)."""
+    """Use this county configuration folder from now on (None: the built-in Huining configuration); what
+    was loaded from the previous one is forgotten."""
     global _active
     _active = Path(config_dir).resolve() if config_dir else None
+    for clear in _caches:
+        clear()
+
+
+def cached(function):
+    """functools.cache, forgotten whenever a configuration is activated."""
+    wrapped = cache(function)
+    _caches.append(wrapped.cache_clear)
+    return wrapped
 
 
 def config_dir() -> Path | None:

@@ -6,18 +6,17 @@ Huining's ship with the package; a county configuration folder's `reference/town
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
-from fund_pipeline.configuration import reference_file
+from fund_pipeline.configuration import cached, reference_file
 
 _HERE = Path(__file__).parent
 
 
-@cache
+@cached
 def _load(path: Path) -> dict:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
@@ -41,7 +40,7 @@ def townships() -> tuple[Township, ...]:
     return _townships_of(reference_file("townships.yaml", _HERE / "townships.yaml"))
 
 
-@cache
+@cached
 def _townships_of(path: Path) -> tuple[Township, ...]:
     return tuple(Township(str(t["code"]), t["name"], tuple(t.get("aliases", []))) for t in _load(path)["townships"])
 
@@ -51,7 +50,7 @@ def township_lookup() -> dict[str, Township]:
     return _lookup_of(townships())
 
 
-@cache
+@cached
 def _lookup_of(all_townships: tuple[Township, ...]) -> dict[str, Township]:
     lookup: dict[str, Township] = {}
     for t in all_townships:
@@ -73,7 +72,7 @@ def channels() -> pd.DataFrame:
     return _channels_of(reference_file("channels.yaml", _HERE / "channels.yaml"))
 
 
-@cache
+@cached
 def _channels_of(path: Path) -> pd.DataFrame:
     raw = _load(path)["channels"]
     return pd.DataFrame(

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from fund_pipeline.configuration import layout_dirs
+from fund_pipeline.configuration import cached, layout_dirs
 from fund_pipeline.sources.schemas import ENTITIES
 
 LAYOUT_DIR = Path(__file__).parent / "layouts"
@@ -230,7 +229,7 @@ def _source_name_of(path: Path) -> str:
     return match.group(1) if match else path.stem
 
 
-@cache
+@cached
 def _load_from(directories: tuple[Path, ...]) -> LayoutSet:
     """Layouts of every folder in order; a later folder's layout replaces an earlier one of the same source.
     A broken layout disables its own source only; the others load."""
