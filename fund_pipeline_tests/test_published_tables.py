@@ -24,7 +24,13 @@ from fund_pipeline.rules.catalogue import load_catalogue
 from fund_pipeline.settings import Settings
 from fund_pipeline.sources.reader import read_source
 from fund_pipeline.sources.spec import load_layout
-from fund_pipeline_tests.fixtures.published.build import CONFIG_DIR, HERE, build_inbox, load_manifest, load_table
+from fund_pipeline_tests.fixtures.published.build import (
+    CONFIG_DIR,
+    HERE,
+    build_inbox,
+    load_manifest,
+    load_table,
+)
 
 TABLES = load_manifest()
 BY_ID = {entry["id"]: entry for entry in TABLES}
@@ -122,14 +128,19 @@ def test_reader_reads_exactly_the_published_rows_and_money(entry, reads):
 
 @pytest.mark.parametrize("entry", TABLES, ids=_ids(TABLES))
 def test_published_totals_are_checked_against_the_rows(entry, reads):
-    """A 合计 that differs from its rows is an INGEST-TOTAL finding naming its row; one that agrees is not."""
+    """Each published 合计 row is recognised as a total, never data; one that differs from its rows is an
+    INGEST-TOTAL finding naming its row, one that agrees is not."""
     read = reads[entry["id"]]
     findings = total_findings(read, load_catalogue())
     found = {} if findings.empty else {(f.column_name, int(f.row_number)): f for f in findings.itertuples()}
+    declared = {(t.field, int(t.row_number)): t.declared for t in read.totals.itertuples()}
     for total in _read_fields(entry):
         row = _total_row(total)
         if total["kind"] != "money" or row is None:
             continue
+        assert declared.get((total["field"], row)) == pytest.approx(total["published_yuan"]), (
+            f"{entry['id']}: the 合计 row {row} ({total['published_yuan']} 元 of {total['field']}) is not read as a "
+            f"total; totals read: {read.totals.to_dict('records')}")
         finding = found.get((total["field"], row))
         if total["equal"]:
             assert finding is None, f"{entry['id']}: 合计 of {total['field']} agrees with its rows but is reported"
