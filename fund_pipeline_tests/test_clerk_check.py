@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -98,21 +97,16 @@ def test_a_file_no_source_recognises(tmp_path, ledger):
 
 
 def test_a_broken_layout_is_one_clear_message(tmp_path, ledger):
-    broken = tmp_path / "transport.yaml"
-    broken.write_text("source: transport_disbursements\ndepartment: 会宁县交通运输局\nentity: disbursements\n"
-                      "files: 交通运输局/*.xlsx\ncolumns: {amount: 拨付金额}\n", encoding="utf-8")  # no header, no project
-    # The county's layouts are this one broken file (the layout folder is what the county configures).
-    script = textwrap.dedent("""
-        import sys
-        from pathlib import Path
-        import fund_pipeline.sources.spec as spec
-        spec.load_layouts = lambda *a, **k: (spec.load_layout(Path(sys.argv[1])),)
-        from fund_pipeline.cli import main
-        sys.exit(main(sys.argv[2:]))
-    """)
-    result = subprocess.run([sys.executable, "-c", script, str(broken), "validate", str(ledger)],
-                            capture_output=True, text=True, timeout=120)
-    assert_clean_failure(result, "来源布局有误", "transport.yaml")
+    """The county's own transport layout (in its configuration folder) misses its header and most columns."""
+    config = tmp_path / "county"
+    (config / "layouts").mkdir(parents=True)
+    (config / "layouts" / "transport.yaml").write_text(
+        "source: transport_disbursements\ndepartment: 会宁县交通运输局\nentity: disbursements\n"
+        "files: 交通运输局/*.xlsx\ncolumns: {amount: 拨付金额}\n", encoding="utf-8")
+    for args in ([ledger], [ledger, "--source", "transport_disbursements"], [ledger, "--source", "交通运输局"]):
+        result = validate(*args, "--config", config)
+        assert_clean_failure(result, "来源布局「transport.yaml」有误")
+        assert result.stdout == ""
 
 
 def test_a_file_name_the_pipeline_would_not_pick_up(tmp_path, ledger):

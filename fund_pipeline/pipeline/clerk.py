@@ -128,8 +128,14 @@ def sources_listing(specs) -> str:
 def load_specs() -> tuple[SourceSpec, ...]:
     try:
         return layouts.load_layouts()
-    except Exception as error:  # a broken layout file: yaml, a missing key, an unknown field
+    except Exception as error:  # a configuration that cannot be loaded at all
         raise ClerkError(f"来源布局有误,无法检查:{error}") from None
+
+
+def broken_layouts_note() -> str:
+    """The layouts of the configuration in force that could not be used (their sources are disabled):
+    the likely reason a file is not recognised or a named source is unknown."""
+    return "\n".join(f"{b.message}(来源 {b.source} 因此暂不可用)" for b in layouts.invalid_layouts())
 
 
 # -- reading -----------------------------------------------------------------------------------------
@@ -196,7 +202,11 @@ def check_file(path: Path, source: str | None = None) -> CheckReport:
         raise ClerkError(f"「{path}」是文件夹,请指定其中的一个工作簿文件。")
     path = path.resolve()
     specs = load_specs()
-    spec, found_by = identify_source(path, source, specs)
+    try:
+        spec, found_by = identify_source(path, source, specs)
+    except ClerkError as error:
+        note = broken_layouts_note()
+        raise ClerkError(f"{note}\n{error}" if note else str(error)) from None
     pattern = matching_pattern(spec, path)
     report = CheckReport(path, spec, found_by, picked_up=pattern is not None, pattern_hint="、".join(spec.files))
     catalogue = load_catalogue()

@@ -77,8 +77,10 @@ class ProgressHandler(logging.Handler):
             return (f"读取 {_department(name)} · {name}:{_value(metadata, 'files')} 个文件,"
                     f"{_value(metadata, 'rows_read'):,} 行(读取问题:错误 {errors},警告 {warnings})")
         if stage == "clean":
+            aside = _value(metadata, "rows_set_aside")
             return (f"校验发布 {name}:发布 {_value(metadata, 'rows_published'):,} 行,"
-                    f"隔离 {_value(metadata, 'rows_quarantined'):,} 行,问题 {_value(metadata, 'findings'):,} 处")
+                    f"隔离 {_value(metadata, 'rows_quarantined'):,} 行" + (f",重复搁置 {aside:,} 行" if aside else "")
+                    + f",问题 {_value(metadata, 'findings'):,} 处")
         if stage == "warehouse":
             return f"建模 {name} 完成"
         if path == ["audit", "policy_measures"]:
@@ -115,7 +117,7 @@ def root_cause(error) -> str:
 # -- the closing summary -----------------------------------------------------------------------------
 @dataclass
 class RunSummary:
-    rows: pd.DataFrame = field(default_factory=pd.DataFrame)  # department, source, read, published, quarantined
+    rows: pd.DataFrame = field(default_factory=pd.DataFrame)  # department, source, read, published, quarantined, set_aside
     errors: int = 0
     warnings: int = 0
     new: int | None = None
@@ -123,33 +125,47 @@ class RunSummary:
     failed_rules: list[str] = field(default_factory=list)
 
 
+ROW_COLUMNS = ["department", "source", "read", "published", "quarantined", "set_aside"]
+
+
 def summarise_events(events) -> RunSummary:
-    """Rows per department and the findings by severity, from the run's own events."""
+    """Rows read per department and the findings by severity, from the runs' own events."""
     read: dict[str, int] = {}
-    split: list[dict] = []
     summary = RunSummary()
     for event in events:
-        if event.event_type_value == "ASSET_MATERIALIZATION":
-            materialization = event.event_specific_data.materialization
-            path, metadata = materialization.asset_key.path, dict(materialization.metadata)
-            if path[0] == "landing":
-                read[path[-1]] = int(_value(metadata, "rows_read"))
-            if path == ["audit", "validation_findings"]:
-                summary.errors = int(_value(metadata, "errors"))
-                summary.warnings = int(_value(metadata, "findings")) - summary.errors
-        if event.event_type_value == "ASSET_CHECK_EVALUATION":
-            evaluation = event.event_specific_data
-            if evaluation.check_name == "rows_reconcile":
-                split += list(_value(dict(evaluation.metadata), "by_source", []) or [])
-    by_source = pd.DataFrame(split, columns=["source", "published", "quarantined"]).groupby("source")[["published", "quarantined"]].sum()
-    sources = sorted(set(read) | set(by_source.index))
-    summary.rows = pd.DataFrame({
-        "department": [_department(s) for s in sources], "source": sources,
-        "read": [read.get(s) for s in sources],
-        "published": [int(by_source.loc[s, "published"]) if s in by_source.index else None for s in sources],
-        "quarantined": [int(by_source.loc[s, "quarantined"]) if s in by_source.index else None for s in sources],
-    }).sort_values(["department", "source"]).reset_index(drop=True)
+        if event.event_type_value != "ASSET_MATERIALIZATION":
+            continue
+        materialization = event.event_specific_data.materialization
+        path, metadata = materialization.asset_key.path, dict(materialization.metadata)
+        if path[0] == "landing":
+            read[path[-1]] = int(_value(metadata, "rows_read"))
+        if path == ["audit", "validation_findings"]:
+            summary.errors = int(_value(metadata, "errors"))
+            summary.warnings = int(_value(metadata, "findings")) - summary.errors
+    summary.rows = pd.DataFrame({"department": [_department(s) for s in read], "source": list(read),
+                                 "read": list(read.values())}).reindex(columns=ROW_COLUMNS)
     return summary
+
+
+def add_publication(summary: RunSummary, warehouse_url: str) -> None:
+    """Published, quarantined and set-aside rows of the departments this run read, as they stand now
+    (audit.current_reconciliation, every fiscal year)."""
+    from fund_pipeline.warehouse import Warehouse
+
+    if summary.rows.empty:
+        return
+    try:
+        warehouse = Warehouse.from_url(warehouse_url)
+        if not warehouse.table_exists("audit", "current_reconciliation"):
+            return
+        listed = ", ".join(f"'{s}'" for s in summary.rows["source"])
+        counts = warehouse.query(
+            "select source, sum(published) as published, sum(quarantined) as quarantined, sum(set_aside) as set_aside "
+            f"from audit.current_reconciliation where source in ({listed}) group by source").set_index("source")
+    except Exception:  # only the summary's detail: the run's own outcome is what gets reported
+        return
+    rows = summary.rows.drop(columns=["published", "quarantined", "set_aside"]).join(counts, on="source")
+    summary.rows = rows.reindex(columns=ROW_COLUMNS).sort_values(["department", "source"]).reset_index(drop=True)
 
 
 def findings_snapshot(warehouse_url: str) -> pd.DataFrame | None:
@@ -201,13 +217,13 @@ def render_summary(outcome) -> list[str]:
     if len(summary.rows):
         lines.append("各部门数据(行):")
         width = max(_width(d) for d in summary.rows["department"])
-        totals = summary.rows[["read", "published", "quarantined"]].sum(min_count=1)
-        table = [("部门", "来源", "读取", "发布", "隔离")]
-        table += [(r.department, r.source, _cell(r.read), _cell(r.published), _cell(r.quarantined))
-                  for r in summary.rows.itertuples()]
-        table.append(("合计", "", _cell(totals["read"]), _cell(totals["published"]), _cell(totals["quarantined"])))
-        for department, source, *counts in table:
-            lines.append(f"  {_left(department, width)}  {_left(source, 30)}" + "".join(_right(c, 9) for c in counts))
+        counts = ["read", "published", "quarantined", "set_aside"]
+        totals = summary.rows[counts].apply(pd.to_numeric).sum(min_count=1)
+        table = [("部门", "来源", "读取", "发布", "隔离", "重复搁置")]
+        table += [(r["department"], r["source"], *(_cell(r[c]) for c in counts)) for _, r in summary.rows.iterrows()]
+        table.append(("合计", "", *(_cell(totals[c]) for c in counts)))
+        for department, source, *cells in table:
+            lines.append(f"  {_left(department, width)}  {_left(source, 30)}" + "".join(_right(c, 10) for c in cells))
     change = (f"较上次运行:新增 {summary.new} 处,已解决 {summary.resolved} 处" if summary.new is not None
               else "较上次运行:无上次运行的问题记录,不作比较")
     lines.append(f"当前问题:错误 {summary.errors:,} 处,警告 {summary.warnings:,} 处;{change}")

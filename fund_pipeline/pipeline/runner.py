@@ -13,6 +13,7 @@ import dagster as dg
 
 from fund_pipeline.pipeline.console import (
     RunSummary,
+    add_publication,
     findings_snapshot,
     new_and_resolved,
     progress_logger,
@@ -41,12 +42,15 @@ class RunOutcome:
 def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
                  selection: dg.AssetSelection | None = None, years: list[str] | None = None,
                  progress: bool = False, verbose: bool = True) -> RunOutcome:
-    """One run: every asset (or a selection), for every fiscal year (or a contiguous range of them).
-    With progress, Chinese progress lines are printed as the run goes; Dagster's own log only if verbose."""
+    """One refresh: every asset (or a selection), for every fiscal year (or some of them).
+
+    Two Dagster runs: the departments' spreadsheets are landed first, which registers the fiscal years found in
+    them as partitions; then validation, publishing, the marts and the report run over those years.
+    With progress, Chinese progress lines are printed as the runs go; Dagster's own log only if verbose."""
     from dagster._loggers import colored_console_logger
 
     from fund_pipeline.defs.assemble import build_definitions
-    from fund_pipeline.defs.jobs import all_years_tags
+    from fund_pipeline.defs.jobs import all_years_tags, known_years, register_years, span_of
 
     started = time.monotonic()
     defs = build_definitions(settings)
@@ -57,49 +61,74 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
         run_config = {"loggers": {"progress": {}, **({"console": {}} if verbose else {})}}
     instance = instance or dagster_instance(settings)
     before = findings_snapshot(settings.warehouse_url)
-    keys = list(selection.resolve(defs.resolve_asset_graph())) if selection is not None else None
-    chosen = sorted(years or settings.fiscal_years)
-    unknown = set(chosen) - set(settings.fiscal_years)
-    if unknown:
-        raise ValueError(f"fiscal years {sorted(unknown)} are not among the partitions {settings.fiscal_years}")
-    span = [y for y in settings.fiscal_years if chosen[0] <= y <= chosen[-1]]
-    # dbt's own log goes to stdout (dagster-dbt echoes it): shown with Dagster's log, not between progress lines
-    quiet = open(os.devnull, "w") if progress and not verbose else None  # noqa: SIM115
-    try:
-        with contextlib.redirect_stdout(quiet) if quiet else contextlib.nullcontext():
-            result = job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=keys,
-                                            tags=all_years_tags(span), run_config=run_config)
-    finally:
-        if quiet:
-            quiet.close()
-    reports = {}
-    failed, failed_rules = [], []
-    for event in result.all_events:
-        if event.event_type_value == "ASSET_MATERIALIZATION":
-            materialization = event.event_specific_data.materialization
-            if materialization.asset_key == dg.AssetKey(["reports", "audit_report"]):
-                reports = {k: str(v.value) for k, v in materialization.metadata.items() if k in ("html", "excel")}
-        if event.event_type_value == "ASSET_CHECK_EVALUATION":
-            evaluation = event.event_specific_data
-            if not evaluation.passed:
-                failed.append(evaluation.check_name)
-                failed_rules.append(str(_rule_id(evaluation)))
-    error = None
-    if not result.success:
-        failures = [e for e in result.all_events if e.is_step_failure]
-        error = "; ".join(f"{e.step_key}: {_root_cause(e.event_specific_data.error)}" for e in failures)[:4000]
-    summary = summarise_events(result.all_events)
+    graph = defs.resolve_asset_graph()
+    keys = set(selection.resolve(graph)) if selection is not None else set(graph.get_all_asset_keys())
+    landing = sorted(k for k in keys if k.path[0] == "landing")
+    rest = sorted(k for k in keys if k.path[0] != "landing" and graph.get(k).is_materializable)
+    register_years(instance, settings.fiscal_years)
+    results = []
+    with _quiet(progress and not verbose):
+        if landing:
+            results.append(job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=landing,
+                                                  run_config=run_config))
+        registered = known_years(instance)
+        wanted = [str(y) for y in years] if years else registered
+        unknown = set(wanted) - set(registered)
+        if unknown:
+            raise ValueError(f"财政年度 {'、'.join(sorted(unknown))} 不在数据中(已有:{'、'.join(registered)})")
+        span = span_of(wanted, registered)
+        if rest:
+            tags = all_years_tags(span) if span else {}
+            partitioned = [k for k in rest if graph.get(k).partitions_def is not None]
+            chosen = rest if span else [k for k in rest if k not in partitioned]
+            results.append(job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=chosen,
+                                                  tags=tags, run_config=run_config))
+    outcome = _outcome(settings, results)
+    add_publication(outcome.summary, settings.warehouse_url)
+    outcome.summary.new, outcome.summary.resolved = new_and_resolved(before, findings_snapshot(settings.warehouse_url))
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+@contextlib.contextmanager
+def _quiet(quiet: bool):
+    """dbt's own log goes to stdout (dagster-dbt echoes it): shown with Dagster's log, not between the
+    progress lines (which keep the real stdout)."""
+    if not quiet:
+        yield
+        return
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        yield
+
+
+def _outcome(settings: Settings, results: list) -> RunOutcome:
+    reports, failed, failed_rules, failures = {}, [], [], []
+    for result in results:
+        for event in result.all_events:
+            if event.event_type_value == "ASSET_MATERIALIZATION":
+                materialization = event.event_specific_data.materialization
+                if materialization.asset_key == dg.AssetKey(["reports", "audit_report"]):
+                    reports = {k: str(v.value) for k, v in materialization.metadata.items() if k in ("html", "excel")}
+            if event.event_type_value == "ASSET_CHECK_EVALUATION":
+                evaluation = event.event_specific_data
+                if not evaluation.passed:
+                    failed.append(evaluation.check_name)
+                    failed_rules.append(_rule_id(evaluation))
+        failures += [e for e in result.all_events if e.is_step_failure]
+    success = all(r.success for r in results)
+    error = "; ".join(f"{e.step_key}: {_root_cause(e.event_specific_data.error)}" for e in failures)[:4000] or None
+    run_id = results[-1].run_id if results else ""
+    summary = summarise_events([e for r in results for e in r.all_events])
     summary.failed_rules = sorted(set(failed_rules))
-    summary.new, summary.resolved = new_and_resolved(before, findings_snapshot(settings.warehouse_url))
-    return RunOutcome(result.success, result.run_id, _display(settings.warehouse_url), reports, sorted(set(failed)),
-                      error, summary.failed_rules, summary, time.monotonic() - started)
+    return RunOutcome(success, run_id, _display(settings.warehouse_url), reports, sorted(set(failed)), error,
+                      summary.failed_rules, summary)
 
 
 def _rule_id(evaluation) -> str:
     """The rule id a check evaluates (its metadata says it); other checks keep their own name."""
     entry = evaluation.metadata.get("rule_id")
     if entry is not None:
-        return entry.value
+        return str(entry.value)
     return f"{evaluation.check_name}({evaluation.asset_key.to_user_string()})"
 
 
