@@ -190,8 +190,8 @@ def _in_unit(values: pd.Series, unit: str) -> pd.Series:
 
 
 def _number(value: float) -> str:
-    text = f"{value:,.6f}".rstrip("0").rstrip(".")
-    return text if "." in text else text
+    """As a clerk types it: thousands separated, no trailing zeros (12.5, -3, 22,482.07)."""
+    return f"{value:,.6f}".rstrip("0").rstrip(".")
 
 
 def check_file(path: Path, source: str | None = None) -> CheckReport:
