@@ -66,7 +66,11 @@ def classify(body: pd.DataFrame, typed: pd.DataFrame, field_types: dict[str, str
     """Sort the body's rows into data, blank, totals, headings and footer (the table ends where the data ends)."""
     blank = body.isna().all(axis=1)
     labels = fold_labels(body.iloc[:, :label_columns])
-    first_text = labels.bfill(axis=1).iloc[:, 0]
+    # The first label cell that has text, column by column: bfill(axis=1) transposes the frame, one column
+    # per sheet row, and took seconds on a 40,000-row roster.
+    first_text = labels.iloc[:, 0]
+    for column in range(1, labels.shape[1]):
+        first_text = first_text.fillna(labels.iloc[:, column])
     money = [f for f, kind in field_types.items() if kind == "money" and f in typed]
     identity = [f for f, kind in field_types.items() if kind not in SUMMABLE_TYPES and f in typed]
     identifying = [f for f in identity if f not in GROUP_FIELDS]
