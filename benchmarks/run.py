@@ -100,8 +100,9 @@ def stage_clerk_check(inbox):
     result = subprocess.run([str(Path(sys.executable).parent / "fund-pipeline"), "validate", str(roster)],
                             capture_output=True, text=True, cwd=inbox)
     rows = sum(int(n.replace(",", "")) for n in re.findall(r"明细 ([\d,]+) 行", result.stdout))
-    return {"rows": rows, "exit": result.returncode,
-            "child_peak_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"rows": rows, "exit": result.returncode, "cpu_s": usage.ru_utime + usage.ru_stime,
+            "child_peak_mib": usage.ru_maxrss / 1024}
 
 
 def stage_pipeline(inbox, work):
