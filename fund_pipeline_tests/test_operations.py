@@ -122,11 +122,11 @@ def test_inbox_sensor_requests_a_run_for_exactly_the_changed_source(county):
     [inbox_sensor] = build_sensors(county.fiscal_years)
     resources = {"fund": FundPipelineResource.from_settings(county)}
     with dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral(), definitions=defs, resources=resources) as context:
-        first = inbox_sensor(context)
-        first = first.run_requests[0] if isinstance(first, dg.SensorResult) else first
+        result = inbox_sensor(context)
+        first = result.run_requests[0] if isinstance(result, dg.SensorResult) else result
         landing = {k.path[1] for k in first.asset_selection if k.path[0] == "landing"}
         assert len(landing) >= 18  # no run ever recorded what it read: everything is new on the first look
-        cursor = context.cursor
+        cursor = result.cursor if isinstance(result, dg.SensorResult) else context.cursor
     with dg.build_sensor_context(definitions=defs, resources=resources, cursor=cursor) as context:
         assert isinstance(inbox_sensor(context), dg.SkipReason)
         os.utime(county.inbox / "审计局/2016年扶贫项目审计情况表.xlsx")  # touched, same content: no change
