@@ -68,6 +68,21 @@ def find_files(spec: SourceSpec, inbox: Path) -> list[Path]:
     return sorted(found)
 
 
+def year_in_name(spec: SourceSpec, relative: str) -> str | None:
+    """The fiscal year a file's path names, where the layout's filename_fields say how (e.g. 2016年…)."""
+    for pattern in spec.filename_fields:
+        compiled = re.compile(pattern)
+        if "fiscal_year" in compiled.groupindex and (match := compiled.search(relative)):
+            return match.group("fiscal_year")
+    return None
+
+
+def years_in_inbox(specs, inbox: Path) -> set[str]:
+    """Every fiscal year the inbox's file names state (a cheap look before reading anything)."""
+    return {year for spec in specs for path in find_files(spec, inbox)
+            if (year := year_in_name(spec, path.relative_to(inbox).as_posix()))}
+
+
 def _strip_unit(text: str) -> str:
     return _UNIT_IN_TEXT.sub("", text)
 
