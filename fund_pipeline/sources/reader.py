@@ -164,7 +164,9 @@ def read_workbook(spec: SourceSpec, path: Path, inbox: Path, sha: str | None = N
     relative = path.relative_to(inbox).as_posix() if path.is_relative_to(inbox) else path.name
     problems = _Problems(spec, relative)
     sha = sha or file_sha256(path)
-    file_info = {"source": spec.name, "source_file": relative, "file_sha256": sha, "bytes": path.stat().st_size}
+    stat = path.stat()
+    file_info = {"source": spec.name, "source_file": relative, "file_sha256": sha, "bytes": stat.st_size,
+                 "mtime": stat.st_mtime}
     try:
         workbook = CalamineWorkbook.from_path(str(path))
         sheets = [m for m in workbook.sheets_metadata if any(re.fullmatch(p, m.name) for p in spec.sheets)]
