@@ -59,7 +59,10 @@ def load_references(warehouse: Warehouse, upto: str | None = None) -> References
 def _landed(warehouse: Warehouse, entity: str, specs: list[SourceSpec]) -> pd.DataFrame:
     frames = [warehouse.read_table("landing", s.name) for s in specs if warehouse.table_exists("landing", s.name)]
     frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else conform(entity, empty_records(entity))
+    landed = pd.concat(frames, ignore_index=True) if frames else conform(entity, empty_records(entity))
+    if "_set_aside" not in landed:  # landed before rows could be set aside, or nothing landed
+        landed["_set_aside"] = pd.Series(pd.NA, index=landed.index, dtype="string")
+    return landed
 
 
 def _years_to_publish(context: dg.AssetExecutionContext, key: dg.AssetKey, landed: pd.DataFrame) -> list[str]:

@@ -70,7 +70,7 @@ def ingest(spec: SourceSpec, inbox, catalogue: Catalogue, run_id: str,
     read = read_source(spec, inbox)
     kept = carry_forward(spec, read, previous) if previous is not None else _no_rows()
     records = pd.concat([read.records, kept.records], ignore_index=True) if len(kept.records) else read.records
-    records["_set_aside"], duplicates = repeated_rows(spec, records)
+    records["_set_aside"], duplicates = repeated_rows(spec, records, read.files)
     extra = [f for f in (kept.problems, duplicates, empty_files(spec, read.files)) if len(f)]
     if extra:
         read.problems = pd.concat([read.problems, *extra], ignore_index=True)
@@ -98,13 +98,12 @@ def carry_forward(spec: SourceSpec, read: SourceRead, previous: Callable[[list[s
     earlier = previous([])  # the files landed before: source_file, file_sha256 (no rows)
     if earlier.empty:
         return _no_rows()
-    by_version = earlier.groupby(earlier["source_file"].map(version_key))
+    versions = earlier["source_file"].map(version_key)
     keep, problems = [], []
     for info in failed:
-        key = version_key(info["source_file"])
-        if key not in by_version.groups:
+        files = sorted(set(earlier.loc[(versions == version_key(info["source_file"])).to_numpy(), "source_file"]))
+        if not files:
             continue
-        files = sorted(set(by_version.get_group(key)["source_file"]))
         rows = previous(files)
         sheets = info["failed_sheets"]
         if sheets != ["*"]:
@@ -127,16 +126,21 @@ def carry_forward(spec: SourceSpec, read: SourceRead, previous: Callable[[list[s
                  pd.DataFrame(problems, columns=PROBLEM_COLUMNS))
 
 
-def repeated_rows(spec: SourceSpec, records: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
+def repeated_rows(spec: SourceSpec, records: pd.DataFrame, files: list[dict] | None = None) -> tuple[pd.Series, pd.DataFrame]:
     """Rows repeated across two files of one source (identical in every field read, same year) are counted
-    once: the later file's copy is set aside, with a finding naming both files and rows."""
+    once: the copy in the file that arrived first (by modification time) is kept, the other set aside, with
+    a finding naming both files and rows."""
     fields = [f.name for f in ENTITIES[spec.entity] if f.name in records]
     set_aside = pd.Series(pd.NA, index=records.index, dtype="string")
     if records.empty or records["source_file"].nunique() < 2:
         return set_aside, pd.DataFrame()
-    digest = pd.util.hash_pandas_object(records[fields].astype("string").fillna("\x00"), index=False)
-    first = records.groupby(digest.to_numpy())[["source_file", "sheet", "row_number"]].transform("first")
-    repeated = (records["source_file"] != first["source_file"]).to_numpy()
+    arrived = {f["source_file"]: f.get("mtime", 0.0) for f in files or []}
+    order = records.assign(_arrived=records["source_file"].map(arrived).fillna(float("inf"))) \
+        .sort_values(["_arrived", "source_file", "row_number"], kind="stable").index
+    ordered = records.loc[order]
+    digest = pd.util.hash_pandas_object(ordered[fields].astype("string").fillna("\x00"), index=False)
+    first = ordered.groupby(digest.to_numpy())[["source_file", "sheet", "row_number"]].transform("first").reindex(records.index)
+    repeated = (records["source_file"] != first["source_file"]).fillna(False).to_numpy(dtype=bool)
     if not repeated.any():
         return set_aside, pd.DataFrame()
     set_aside[repeated] = "INGEST-DUPLICATE-ROW"

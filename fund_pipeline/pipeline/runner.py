@@ -44,13 +44,15 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
                  progress: bool = False, verbose: bool = True) -> RunOutcome:
     """One refresh: every asset (or a selection), for every fiscal year (or some of them).
 
-    Two Dagster runs: the departments' spreadsheets are landed first, which registers the fiscal years found in
-    them as partitions; then validation, publishing, the marts and the report run over those years.
+    One Dagster run over the fiscal years the inbox holds. Only on an instance that knows no year yet and
+    whose file names state none are the spreadsheets landed in a run of their own first.
     With progress, Chinese progress lines are printed as the runs go; Dagster's own log only if verbose."""
     from dagster._loggers import colored_console_logger
 
     from fund_pipeline.defs.assemble import build_definitions
     from fund_pipeline.defs.jobs import all_years_tags, known_years, register_years, span_of
+    from fund_pipeline.sources.reader import years_in_inbox
+    from fund_pipeline.sources.spec import load_layouts
 
     started = time.monotonic()
     defs = build_definitions(settings)
@@ -64,23 +66,25 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
     graph = defs.resolve_asset_graph()
     keys = set(selection.resolve(graph)) if selection is not None else set(graph.get_all_asset_keys())
     landing = sorted(k for k in keys if k.path[0] == "landing")
-    rest = sorted(k for k in keys if k.path[0] != "landing" and graph.get(k).is_materializable)
-    register_years(instance, settings.fiscal_years)
+    # Years are registered from the file names first, so one run covers them; any other year the rows carry
+    # is registered by its landing step and published by the same run (see defs/publish.py).
+    register_years(instance, [*settings.fiscal_years, *years_in_inbox(load_layouts(), settings.inbox)])
     results = []
     with _quiet(progress and not verbose):
-        if landing:
+        if not known_years(instance) and landing:  # nothing says which years yet: land first, which registers them
             results.append(job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=landing,
                                                   run_config=run_config))
+            keys = keys - set(landing)
         registered = known_years(instance)
         wanted = [str(y) for y in years] if years else registered
         unknown = set(wanted) - set(registered)
         if unknown:
             raise ValueError(f"财政年度 {'、'.join(sorted(unknown))} 不在数据中(已有:{'、'.join(registered)})")
         span = span_of(wanted, registered)
-        if rest:
+        chosen = sorted(k for k in keys if graph.get(k).is_materializable
+                        and (span or graph.get(k).partitions_def is None))
+        if chosen:
             tags = all_years_tags(span) if span else {}
-            partitioned = [k for k in rest if graph.get(k).partitions_def is not None]
-            chosen = rest if span else [k for k in rest if k not in partitioned]
             results.append(job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=chosen,
                                                   tags=tags, run_config=run_config))
     outcome = _outcome(settings, results)

@@ -68,6 +68,21 @@ def find_files(spec: SourceSpec, inbox: Path) -> list[Path]:
     return sorted(found)
 
 
+def year_in_name(spec: SourceSpec, relative: str) -> str | None:
+    """The fiscal year a file's path names, where the layout's filename_fields say how (e.g. 2016年…)."""
+    for pattern in spec.filename_fields:
+        compiled = re.compile(pattern)
+        if "fiscal_year" in compiled.groupindex and (match := compiled.search(relative)):
+            return match.group("fiscal_year")
+    return None
+
+
+def years_in_inbox(specs, inbox: Path) -> set[str]:
+    """Every fiscal year the inbox's file names state (a cheap look before reading anything)."""
+    return {year for spec in specs for path in find_files(spec, inbox)
+            if (year := year_in_name(spec, path.relative_to(inbox).as_posix()))}
+
+
 def _strip_unit(text: str) -> str:
     return _UNIT_IN_TEXT.sub("", text)
 
@@ -149,7 +164,9 @@ def read_workbook(spec: SourceSpec, path: Path, inbox: Path, sha: str | None = N
     relative = path.relative_to(inbox).as_posix() if path.is_relative_to(inbox) else path.name
     problems = _Problems(spec, relative)
     sha = sha or file_sha256(path)
-    file_info = {"source": spec.name, "source_file": relative, "file_sha256": sha, "bytes": path.stat().st_size}
+    stat = path.stat()
+    file_info = {"source": spec.name, "source_file": relative, "file_sha256": sha, "bytes": stat.st_size,
+                 "mtime": stat.st_mtime}
     try:
         workbook = CalamineWorkbook.from_path(str(path))
         sheets = [m for m in workbook.sheets_metadata if any(re.fullmatch(p, m.name) for p in spec.sheets)]

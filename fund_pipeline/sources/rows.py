@@ -17,7 +17,11 @@ import numpy as np
 import pandas as pd
 
 # Traditional and full-width forms of the characters that total labels are made of.
-_FOLD = str.maketrans({"計": "计", "總": "总", "匯": "汇", "彙": "汇", "數": "数", "：": ":", "\u3000": ""})
+_FOLD = str.maketrans({"計": "计", "總": "总", "匯": "汇", "彙": "汇", "數": "数", "監": "监", "電": "电", "話": "话",
+                       "註": "注", "說": "说", "單": "单", "負": "负", "責": "责", "時": "时", "間": "间", "聯": "联",
+                       "繫": "系", "係": "系", "審": "审", "圖": "图", "資": "资", "來": "来", "導": "导", "領": "领",
+                       "報": "报", "製": "制", "簽": "签", "蓋": "盖", "章": "章", "：": ":", "\u3000": ""})
+_ENUMERATION = r"^(?:[一二三四五六七八九十]+|\d+)[、.．]"
 TOTAL_LABEL = r"^.{0,12}?(?:合计|总计|小计|共计|总合计|汇总|累计)(?:数|金额)?:?$"
 BREAKDOWN_LABEL = r"^其中:?$"
 HEADING = r"^(?:[一二三四五六七八九十]+[、.．]|[(（][一二三四五六七八九十]+[)）]|第[一二三四五六七八九十]+[部类项])"
@@ -85,6 +89,7 @@ def classify(body: pd.DataFrame, typed: pd.DataFrame, field_types: dict[str, str
     labelled = any_cell_matches(labels, total_pattern) & (filled_identity <= 2) & ~blank
     single = (filled <= 1) & ~has_amount & ~blank
     heading = single & any_cell_matches(labels, HEADING)
+    first_text = first_text.str.replace(_ENUMERATION, "", regex=True)
     footer_start = (first_text.str.contains(FOOTER_WORDS, regex=True).fillna(False).astype(bool)
                     | any_cell_matches(labels, footer_pattern)) & ~blank
     clearly_data = has_amount & (filled_identifying >= 2)
