@@ -60,7 +60,7 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
     run_config = {}
     if progress:
         job = job.with_logger_defs({"console": colored_console_logger, "progress": progress_logger(started, sys.stdout)})
-        run_config = {"loggers": {"progress": {}, **({"console": {}} if verbose else {})}}
+        run_config = {"loggers": {"progress": {}, **({"console": {"config": {"log_level": "DEBUG"}}} if verbose else {})}}
     instance = instance or dagster_instance(settings)
     before = findings_snapshot(settings.warehouse_url)
     graph = defs.resolve_asset_graph()
