@@ -9,6 +9,8 @@ import dagster as dg
 
 from fund_pipeline.settings import Settings, dagster_instance
 
+USER_TAG = "fund_pipeline/user"  # who started a manual run: the proxy's authenticated user or the OS user
+
 
 @dataclass
 class RunOutcome:
@@ -45,7 +47,7 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
         raise ValueError(f"fiscal years {sorted(unknown)} are not among the partitions {settings.fiscal_years}")
     span = [y for y in settings.fiscal_years if chosen[0] <= y <= chosen[-1]]
     result = job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=keys,
-                                    tags=all_years_tags(span))
+                                    tags={**all_years_tags(span), USER_TAG: settings.user})
     reports = {}
     failed = []
     for event in result.all_events:
