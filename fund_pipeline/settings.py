@@ -105,7 +105,7 @@ def _without_password(url: str) -> tuple[str, str]:
     parsed = make_url(url)
     if not parsed.password:
         return url, ""
-    return parsed.set(password=None).render_as_string(hide_password=False), str(parsed.password)
+    return parsed._replace(password=None).render_as_string(hide_password=False), str(parsed.password)
 
 
 def _os_user() -> str:

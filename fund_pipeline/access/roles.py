@@ -60,8 +60,9 @@ def is_identifier(column: str) -> bool:
     return any(column == f or column.endswith(f"_{f}") for f in IDENTIFIER_FIELDS)
 
 
-def is_sensitive(column: str) -> bool:
-    return is_identifier(column) or column in QUOTING_COLUMNS
+def is_sensitive(column: str, sql_type: str = "text") -> bool:
+    """An identifier column, or a text column quoting a cell (a numeric `value`, e.g. a measure, is not)."""
+    return is_identifier(column) or (column in QUOTING_COLUMNS and sql_type in ("text", "character varying"))
 
 
 def mask_function_sql() -> str:
@@ -211,7 +212,7 @@ def _apply(warehouse: Warehouse, con, roles: Roles) -> None:
 
     relations = _relations(warehouse, con, ("clean", *AUDITOR_SCHEMAS))
     for (schema, relation), columns in relations.items():
-        if schema == "clean" or any(is_sensitive(c) for c, _ in columns):
+        if schema == "clean" or any(is_sensitive(c, t) for c, t in columns):
             run(_masked_view_sql(schema, relation, columns, taken=relations))
         if schema in AUDITOR_SCHEMAS:
             _grant_safe_columns(run, schema, relation, columns, roles.auditor)
@@ -241,15 +242,15 @@ def _masked_view_name(schema: str, relation: str, taken: dict) -> str:
 
 def _masked_view_sql(schema: str, relation: str, columns: list[tuple[str, str]], taken: dict) -> str:
     selected = ", ".join(
-        f"{MASKED_SCHEMA}.mask_identifiers({_ident(c)}::text) as {_ident(c)}" if is_sensitive(c) else _ident(c)
-        for c, _ in columns)
+        f"{MASKED_SCHEMA}.mask_identifiers({_ident(c)}::text) as {_ident(c)}" if is_sensitive(c, t) else _ident(c)
+        for c, t in columns)
     name = _masked_view_name(schema, relation, taken)
     return f"create view {MASKED_SCHEMA}.{_ident(name)} as select {selected} from {schema}.{_ident(relation)}"
 
 
 def _grant_safe_columns(run, schema: str, relation: str, columns: list[tuple[str, str]], role: str) -> None:
     """Whole-table SELECT when nothing is sensitive, otherwise SELECT on the other columns only."""
-    safe = [c for c, _ in columns if not is_sensitive(c)]
+    safe = [c for c, t in columns if not is_sensitive(c, t)]
     target = f"{schema}.{_ident(relation)}"
     if len(safe) == len(columns):
         run(f"grant select on {target} to {_ident(role)}")
