@@ -203,6 +203,8 @@ def access_runs(postgres_url, sample_inbox, tmp_path_factory):
         probes.append(permissions(postgres_url, roles))
     yield {"roles": roles, "password": password, "work": work, "home": home, "outputs": outputs,
            "probes": probes, "run_ids": run_ids, "started": started}
+    # The other PostgreSQL tests share the database and connect as its superuser, without these roles.
+    _drop_roles_and_schemas(postgres_url, roles)
 
 
 def test_db_roles_is_idempotent_and_hands_the_schemas_to_the_writer(access_runs, postgres_url):
@@ -245,7 +247,9 @@ def test_masked_views_mask_exactly_as_the_reports(access_runs, postgres_url):
              "select patient_id, household_id from masked.illness_claims"),
             ("select value, message from audit.current_findings", "select value, message from masked.current_findings"),
         ):
-            raw = pd.read_sql_query(raw_sql, admin)
+            with admin.cursor() as cur:
+                cur.execute(raw_sql)
+                raw = pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
             masked = auditor.frame(masked_sql)
             assert len(raw) == len(masked) > 0
             for column in raw.columns:
