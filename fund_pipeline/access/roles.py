@@ -177,7 +177,7 @@ def apply_grants(warehouse: Warehouse, roles: Roles, attempts: int = 5) -> None:
                 with warehouse.transaction() as con:
                     _apply(warehouse, con, roles)
                 return
-            except (psycopg2.errors.InternalError_, psycopg2.errors.UndefinedTable,
+            except (psycopg2.errors.InternalError_, psycopg2.errors.UndefinedTable, psycopg2.errors.UndefinedColumn,
                     psycopg2.errors.DeadlockDetected, psycopg2.errors.UndefinedObject):
                 if attempt == attempts - 1:
                     raise
@@ -191,7 +191,7 @@ def _relations(warehouse: Warehouse, con, schemas: tuple[str, ...]) -> dict[tupl
         "from pg_class c join pg_namespace n on n.oid = c.relnamespace "
         "join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped "
         "where n.nspname = any(%(schemas)s) and c.relkind in ('r', 'p', 'v', 'm') "
-        "and c.relname not like '%%__dbt_%%' order by 1, 2, a.attnum"), {"schemas": list(schemas)})
+        "and c.relname not like '%%\\_\\_dbt\\_%%' order by 1, 2, a.attnum"), {"schemas": list(schemas)})
     relations: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for schema, relation, column, kind in frame.itertuples(index=False):
         relations.setdefault((schema, relation), []).append((column, kind))
@@ -200,6 +200,10 @@ def _relations(warehouse: Warehouse, con, schemas: tuple[str, ...]) -> dict[tupl
 
 def _apply(warehouse: Warehouse, con, roles: Roles) -> None:
     run = lambda sql: warehouse._execute(con, sql)  # noqa: E731
+    # Lock the tables the views read first: a run swapping one of them (which drops its masked view) then
+    # finishes before this step touches the views, instead of each waiting for the other.
+    for schema, relation in sorted(_relations(warehouse, con, ("clean", *AUDITOR_SCHEMAS))):
+        run(f"lock table {schema}.{_ident(relation)} in access share mode")
     readers = ", ".join(_ident(r) for r in roles.readers)
     for schema in OWNED_SCHEMAS:
         if _schema_exists(warehouse, con, schema):
