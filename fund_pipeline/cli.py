@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from fund_pipeline.access.door import guarded, url_without_password
 from fund_pipeline.settings import Settings
 
 
@@ -31,7 +32,7 @@ def _run(args) -> int:
     )
     from fund_pipeline.pipeline.console import warehouse_problem
 
-    problem = warehouse_problem(settings.warehouse_url)  # once, before Dagster starts a single step
+    problem = warehouse_problem(settings.warehouse_url, settings.warehouse_password)  # once, before any step
     if problem:
         print(f"fund-pipeline run:未运行——{problem}", file=sys.stderr)
         return 1
@@ -103,7 +104,8 @@ class _ChineseParser(argparse.ArgumentParser):
                (r"unrecognized arguments: (.*)", "无法识别的参数:{}"),
                (r"argument (.*?): invalid choice: (.*?) \(choose from (.*)\)", "参数 {} 的值 {} 无效(可选:{})"),
                (r"argument (.*?): expected one argument", "参数 {} 需要一个值"),
-               (r"argument (.*?): invalid (\w+) value: (.*)", "参数 {} 的值无效({}):{}"))
+               (r"argument (.*?): invalid (\w+) value: (.*)", "参数 {} 的值无效({}):{}"),
+               (r"argument (.*?): (.*)", "参数 {}:{}"))
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", _ChineseHelpFormatter)
@@ -143,6 +145,23 @@ def _sources_epilog(option: str) -> str:
     return "\n".join(lines)
 
 
+def _db_roles(args) -> int:
+    """Create the warehouse roles and grants (PostgreSQL; run as an administrator, e.g. postgres)."""
+    from fund_pipeline.access.roles import Roles, create_roles
+    from fund_pipeline.warehouse import Warehouse
+
+    settings = Settings.from_env().with_overrides(warehouse_url=args.warehouse)
+    if settings.warehouse_kind != "postgres":
+        print("DuckDB 是单用户的文件数据库,没有角色:能读这个文件的人就能读全部数据,请用文件权限保护它;"
+              "需要分角色访问时请使用 PostgreSQL(见 docs/operations.md)。", file=sys.stderr)
+        return 1
+    settings.export_dbt_env()  # the password, kept out of the URL, reaches libpq as PGPASSWORD
+    roles = Roles(settings.writer_role, settings.auditor_role, settings.viewer_role)
+    for line in create_roles(Warehouse.from_url(settings.warehouse_url), roles, settings.writer_password):
+        print(line)
+    return 0
+
+
 def _use_county_config(argv: list[str]) -> list[str]:
     """`--config DIR` (anywhere on the line) names the county configuration folder for this command and the
     processes it starts, as FUND_PIPELINE_CONFIG would."""
@@ -161,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = _use_county_config(sys.argv[1:] if argv is None else list(argv))
     parser = _ChineseParser(prog="fund-pipeline", description="扶贫资金数据流水线:生成样例县数据、运行整条流水线、启动服务,或检查一张报表。")
     parser.add_argument("--config", metavar="文件夹", help="本县的配置文件夹(layouts/、reference/)(默认:FUND_PIPELINE_CONFIG,未设置则用内置的会宁县配置)")
-    commands = parser.add_subparsers(dest="command", required=True, title="子命令", metavar="{sample,run,serve,validate}",
+    commands = parser.add_subparsers(dest="command", required=True, title="子命令", metavar="{sample,run,serve,db,validate}",
                                      parser_class=_ChineseParser)
 
     sample = commands.add_parser("sample", help="生成样例县各部门的报表", description="生成样例县各部门的 Excel 报表(可预置违规)。")
@@ -175,8 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="在本进程中运行整条流水线", description="读取收件箱中各部门报表,校验、发布、建模并生成审计报告。",
                               epilog=_sources_epilog("--source"))
     run.add_argument("--inbox", metavar="文件夹", help="收件箱文件夹(默认:FUND_PIPELINE_INBOX,或 数据目录/inbox)")
-    run.add_argument("--warehouse", metavar="地址", help="数据仓库地址 duckdb:///路径/文件.duckdb 或 postgresql+psycopg2://用户@主机/库"
-                                         "(默认:FUND_PIPELINE_WAREHOUSE_URL,或 数据目录/warehouse.duckdb)")
+    run.add_argument("--warehouse", type=url_without_password, metavar="地址",
+                     help="数据仓库地址 duckdb:///路径/文件.duckdb 或 postgresql+psycopg2://用户@主机/库,不可带密码"
+                          "(默认:FUND_PIPELINE_WAREHOUSE_URL,或 数据目录/warehouse.duckdb)")
     run.add_argument("--reports", metavar="文件夹", help="报告文件夹(默认:FUND_PIPELINE_REPORTS,或 数据目录/reports)")
     run.add_argument("--source", action="append", metavar="来源", help="只运行这个来源及其下游(可重复;布局名或部门名)")
     run.add_argument("--year", action="append", metavar="年度", help="只运行这个财政年度(可重复;多个年度时运行其间的连续区间)")
@@ -190,7 +210,17 @@ def main(argv: list[str] | None = None) -> int:
                                 description="启动 Dagster 网页界面和守护进程(定时任务、收件箱传感器)。")
     serve.add_argument("--host", default="127.0.0.1", help="监听地址(默认:127.0.0.1)")
     serve.add_argument("--port", type=int, default=3000, help="端口(默认:3000)")
-    serve.set_defaults(handler=_serve)
+    serve.add_argument("--behind-proxy", action="store_true",
+                       help="允许非本机的 --host:前面有做身份认证的反向代理(见 docs/operations.md)(默认:否)")
+    serve.set_defaults(handler=guarded(_serve))
+
+    db = commands.add_parser("db", help="数据仓库管理", description="数据仓库管理。").add_subparsers(
+        dest="db_command", required=True, title="子命令", parser_class=_ChineseParser)
+    roles = db.add_parser("roles", help="创建写入角色和只读角色及其授权(PostgreSQL,可重复执行)",
+                          description="创建写入角色和只读角色及其授权(PostgreSQL,可重复执行)。")
+    roles.add_argument("--warehouse", type=url_without_password, metavar="地址",
+                       help="postgresql+psycopg2://管理员@主机/库,不可带密码(默认:FUND_PIPELINE_WAREHOUSE_URL)")
+    roles.set_defaults(handler=_db_roles)
 
     validate = commands.add_parser(
         "validate", help="检查一张报表是否符合来源布局和规则(报送前自查)",

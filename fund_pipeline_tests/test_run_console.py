@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -12,8 +13,9 @@ import pytest
 CLI = str(Path(sys.executable).parent / "fund-pipeline")
 
 
-def run(*args, timeout=1800) -> subprocess.CompletedProcess:
-    return subprocess.run([CLI, "run", *map(str, args)], capture_output=True, text=True, timeout=timeout)
+def run(*args, timeout=1800, env_password=None) -> subprocess.CompletedProcess:
+    env = {**os.environ, **({"FUND_PIPELINE_WAREHOUSE_PASSWORD": env_password} if env_password else {})}
+    return subprocess.run([CLI, "run", *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -70,12 +72,12 @@ def test_a_second_run_says_what_changed_and_fail_on_warning(first_run, sample_in
 
 
 def test_an_unreachable_warehouse_is_one_line(sample_inbox, tmp_path):
-    result = run("--inbox", sample_inbox, "--warehouse", "postgresql+psycopg2://postgres:pw@127.0.0.1:9/fund_pipeline",
-                 "--reports", tmp_path)
+    result = run("--inbox", sample_inbox, "--warehouse", "postgresql+psycopg2://postgres@127.0.0.1:9/fund_pipeline",
+                 "--reports", tmp_path, env_password="secret-pw")
     assert result.returncode == 1
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "无法连接数据仓库" in lines[0] and "127.0.0.1:9" in lines[0] and "pw" not in lines[0]
+    assert len(lines) == 1 and "无法连接数据仓库" in lines[0] and "127.0.0.1:9" in lines[0] and "secret" not in lines[0]
 
 
 def test_an_unknown_source_or_year_is_one_line(sample_inbox, tmp_path):

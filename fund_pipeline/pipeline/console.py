@@ -238,8 +238,9 @@ def render_summary(outcome) -> list[str]:
 
 
 # -- before the run ----------------------------------------------------------------------------------
-def warehouse_problem(url: str) -> str | None:
-    """Whether the warehouse can be reached, asked once before the run: a Chinese sentence, or None."""
+def warehouse_problem(url: str, password: str = "") -> str | None:
+    """Whether the warehouse can be reached, asked once before the run: a Chinese sentence, or None.
+    The password comes from the settings (environment or file), never from the URL."""
     from sqlalchemy.engine import make_url
 
     scheme = url.split(":", 1)[0]
@@ -247,7 +248,7 @@ def warehouse_problem(url: str) -> str | None:
         if scheme == "duckdb":
             return _duckdb_problem(url.removeprefix("duckdb:///"))
         if scheme.startswith("postgres"):
-            return _postgres_problem(make_url(url))
+            return _postgres_problem(make_url(url), password)
     except Exception as error:  # a malformed URL
         return f"数据仓库地址「{url}」无法解析:{error}"
     return f"数据仓库地址「{url}」不受支持:请使用 duckdb:///路径/文件.duckdb 或 postgresql+psycopg2://用户@主机/库"
@@ -271,13 +272,13 @@ def _duckdb_problem(path: str) -> str | None:
     return None
 
 
-def _postgres_problem(url) -> str | None:
+def _postgres_problem(url, password: str = "") -> str | None:
     import psycopg2
 
     shown = url.render_as_string(hide_password=True)
     try:
         psycopg2.connect(host=url.host or "localhost", port=url.port or 5432, user=url.username,
-                         password=url.password, dbname=url.database, connect_timeout=10).close()
+                         password=url.password or password or None, dbname=url.database, connect_timeout=10).close()
     except psycopg2.Error as error:
         reason = " ".join(str(error).split())
         return f"无法连接数据仓库 {shown}:{reason[:300]}"

@@ -22,6 +22,8 @@ from fund_pipeline.pipeline.console import (
 )
 from fund_pipeline.settings import Settings, dagster_instance
 
+USER_TAG = "fund_pipeline/user"  # who started a manual run: the proxy's authenticated user or the OS user
+
 
 @dataclass
 class RunOutcome:
@@ -73,7 +75,7 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
     with _quiet(progress and not verbose):
         if not known_years(instance) and landing:  # nothing says which years yet: land first, which registers them
             results.append(job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=landing,
-                                                  run_config=run_config))
+                                                  tags={USER_TAG: settings.user}, run_config=run_config))
             keys = keys - set(landing)
         registered = known_years(instance)
         wanted = [str(y) for y in years] if years else registered
@@ -84,7 +86,7 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
         chosen = sorted(k for k in keys if graph.get(k).is_materializable
                         and (span or graph.get(k).partitions_def is None))
         if chosen:
-            tags = all_years_tags(span) if span else {}
+            tags = {**(all_years_tags(span) if span else {}), USER_TAG: settings.user}
             results.append(job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=chosen,
                                                   tags=tags, run_config=run_config))
     outcome = _outcome(settings, results)

@@ -312,6 +312,16 @@ def _rewrite_member(path: Path, member: str, change: Callable[[bytes], bytes]) -
 CASES = _cases()
 
 
+def matching(findings, case: Case, expected: tuple):
+    """The findings of a case's file that match one expected (rule_id, sheet, row_number, column_name)."""
+    rule_id, sheet, row_number, column = expected
+    hits = findings[(findings["rule_id"] == rule_id) & (findings["source_file"] == case.file)]
+    for name, value in (("sheet", sheet), ("row_number", row_number), ("column_name", column)):
+        if value is not None:
+            hits = hits[hits[name] == value]
+    return hits
+
+
 def build_corpus(inbox: Path, cases: list[Case] = CASES) -> list[Case]:
     for item in cases:
         item.build(inbox / item.file)
