@@ -208,8 +208,8 @@ def main(argv: list[str] | None = None) -> int:
 
     serve = commands.add_parser("serve", help="启动 Dagster 网页界面和守护进程(定时任务、传感器)",
                                 description="启动 Dagster 网页界面和守护进程(定时任务、收件箱传感器)。")
-    serve.add_argument("--host", default="127.0.0.1", help="监听地址(默认:127.0.0.1)")
-    serve.add_argument("--port", type=int, default=3000, help="端口(默认:3000)")
+    serve.add_argument("--host", default="127.0.0.1", metavar="地址", help="监听地址(默认:127.0.0.1)")
+    serve.add_argument("--port", type=int, default=3000, metavar="端口", help="端口(默认:3000)")
     serve.add_argument("--behind-proxy", action="store_true",
                        help="允许非本机的 --host:前面有做身份认证的反向代理(见 docs/operations.md)(默认:否)")
     serve.set_defaults(handler=guarded(_serve))
