@@ -141,13 +141,22 @@ def _group_totals(entity: str, out: pd.DataFrame) -> None:
         _outstanding_loans(out)
 
 
+def loan_end(start: pd.Series, term_months: pd.Series) -> pd.Series:
+    """When a loan falls due: its start plus its term in calendar months (same day of the month)."""
+    start = pd.to_datetime(start)
+    months = pd.to_numeric(term_months, errors="coerce").fillna(0).astype(int).to_numpy()
+    first = start.dt.to_period("M")
+    shifted = (first + months).dt.to_timestamp()
+    return shifted + (start - first.dt.to_timestamp())
+
+
 def _outstanding_loans(out: pd.DataFrame) -> None:
     """A household's microloans outstanding when each of its loans was made (5万元以内 caps the household,
     not the loan): every loan still running at that date counts, from any year's ledger. Each loan carries
     the largest such total it is part of, and the household and date of that total as its group."""
     start = pd.to_datetime(out["loan_date"]).fillna(pd.to_datetime(out["fiscal_year"].astype("string") + "-01-01"))
     loans = pd.DataFrame({"who": out["borrower_id"].astype("string"), "start": start,
-                          "end": start + pd.to_timedelta(out["term_months"].astype("Float64").fillna(0) * 30.44, unit="D"),
+                          "end": loan_end(start, out["term_months"]),
                           "amount": pd.to_numeric(out["amount"], errors="coerce").fillna(0.0), "pos": range(len(out))})
     loans = loans[loans["who"].notna()]
     pairs = loans.merge(loans, on="who", suffixes=("_at", ""))
