@@ -55,3 +55,13 @@ def failing_rows(findings: pd.DataFrame) -> list[int]:
 def evaluate_county_years(rule_id: str, column: str, values: dict[int, float]) -> pd.DataFrame:
     """A county-year rule on one measure, one row per fiscal year (sheet rows 5, 6, …)."""
     return evaluate_rule(rule_id, [{"fiscal_year": year, column: value} for year, value in values.items()])
+
+
+def small_warehouse(tmp_path, tables: dict[tuple[str, str], list[dict]]):
+    """A real DuckDB warehouse holding just these tables (e.g. a mart and the staging rows behind it)."""
+    from fund_pipeline.warehouse import Warehouse
+
+    warehouse = Warehouse.from_url(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    for (schema, table), rows in tables.items():
+        warehouse.append(schema, table, pd.DataFrame(rows))
+    return warehouse
