@@ -10,7 +10,12 @@ from fund_pipeline.defs.dbt import mart_key
 from fund_pipeline.defs.ingest import landing_key
 from fund_pipeline.defs.publish import clean_key, specs_by_entity
 from fund_pipeline.defs.resources import FundPipelineResource
-from fund_pipeline.pipeline.aggregate import attribute, budget_breaking_rows, household_year_rows, note_differing_verdicts
+from fund_pipeline.pipeline.aggregate import (
+    attribute,
+    budget_breaking_rows,
+    household_year_rows,
+    note_differing_verdicts,
+)
 from fund_pipeline.pipeline.findings import current_findings, replace_findings
 from fund_pipeline.pipeline.ingest import unmatched_files
 from fund_pipeline.pipeline.summary import aggregate_measures, rule_summary

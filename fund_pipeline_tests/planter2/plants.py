@@ -291,10 +291,13 @@ class Planter:
         """起付线降至3000元 from 2016 for poor residents."""
         claims = self.books.sheet("人社局/2017年城乡居民大病保险赔付明细.xlsx", "身份证号")
         poor = [r for r in claims.rows if float(claims.get(r, "起付线(元)")) == 3000]
-        for value, fires in [(3001, True), (5000, True)]:
+        for value, fires in [(3001, True), (5000, True), (2999, False)]:
             r = self.take(claims, poor)
             claims.set(r, "起付线(元)", value)
-            self.add(f"deductible {value}", ("SERIOUS-ILLNESS", "medical_insurance_claims", claims.rel, claims.name, r))
+            if fires:
+                self.add(f"deductible {value}", ("SERIOUS-ILLNESS", "medical_insurance_claims", claims.rel, claims.name, r))
+            else:
+                self.add(f"deductible {value} (boundary)", control=True)
 
     def _single_payment_projects(self, year: int, source: str) -> list[tuple]:
         pays = self.payments(year)

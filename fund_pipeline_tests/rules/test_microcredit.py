@@ -2,7 +2,14 @@
 
 import pytest
 
-from fund_pipeline_tests.rules.harness import MORE_POOR_IDS, OTHER_ID, POOR_ID, evaluate_rule, failing_rows, rule_clause
+from fund_pipeline_tests.rules.harness import (
+    MORE_POOR_IDS,
+    OTHER_ID,
+    POOR_ID,
+    evaluate_rule,
+    failing_rows,
+    rule_clause,
+)
 
 LOAN = {"fiscal_year": 2016, "township": "会师镇", "village": "南什村", "borrower_name": "王建国", "borrower_id": POOR_ID,
         "amount": 50_000.0, "term_months": 36, "interest_rate": 0.0435, "benchmark_rate": 0.0435,

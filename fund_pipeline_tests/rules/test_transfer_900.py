@@ -3,7 +3,13 @@
 import pytest
 
 from fund_pipeline.pipeline.aggregate import household_year_rows
-from fund_pipeline_tests.rules.harness import POOR_ID, evaluate_rule, failing_rows, rule_clause, small_warehouse
+from fund_pipeline_tests.rules.harness import (
+    POOR_ID,
+    evaluate_rule,
+    failing_rows,
+    rule_clause,
+    small_warehouse,
+)
 
 
 def test_clause_is_quoted():

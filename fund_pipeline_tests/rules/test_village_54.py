@@ -4,7 +4,13 @@ import pandas as pd
 
 from fund_pipeline.pipeline.aggregate import attribute, note_differing_verdicts
 from fund_pipeline.rules.catalogue import load_catalogue
-from fund_pipeline_tests.rules.harness import evaluate_county_years, evaluate_rule, failing_rows, rule_clause, small_warehouse
+from fund_pipeline_tests.rules.harness import (
+    evaluate_county_years,
+    evaluate_rule,
+    failing_rows,
+    rule_clause,
+    small_warehouse,
+)
 
 
 def test_clause_is_quoted():
