@@ -120,7 +120,7 @@ def _describe(rows: pd.DataFrame, label: str) -> tuple[str, str]:
 def attribute(warehouse: Warehouse, findings: pd.DataFrame) -> pd.DataFrame:
     """Fill `attribution` (and `department` where empty) of the findings of rules that measure many rows."""
     findings = findings.copy()
-    for index, finding in findings.iterrows():
+    for index, finding in findings.iterrows():  # one query per aggregate finding (a rule and a year): a handful
         if finding["rule_id"] not in ATTRIBUTION or pd.isna(finding["fiscal_year"]):
             continue
         rows = _rows_behind(warehouse, finding["rule_id"], finding["fiscal_year"], finding["value"])
