@@ -36,6 +36,8 @@ MEASURE_LABELS = {
     "policy_subsidies_paid": "强农惠农政策性资金(元)", "housing_households": "危房改造户数",
     "housing_poor_households": "其中贫困户户数",
 }
+# Every measure is also published with the money of quarantined rows included.
+MEASURE_LABELS |= {f"{k}_with_quarantined": f"{v}(含被隔离行)" for k, v in MEASURE_LABELS.items()}
 
 
 def _is_share(threshold) -> bool:
