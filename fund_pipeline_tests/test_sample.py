@@ -58,3 +58,15 @@ def test_scale_reaches_a_county_year_of_about_a_million_payment_rows():
 
     households = len(build_county(1, 1.0).households)
     assert 900_000 <= households * len(POLICY_ITEMS) <= 1_100_000
+
+
+def test_clean_households_stay_within_the_microloan_cap(tmp_path):
+    """5万元以内 caps a household's loans outstanding, over every year's ledger: the clean county keeps it."""
+    from fund_pipeline.rules.derive import References, add_derived_columns
+    from fund_pipeline.sources.schemas import conform
+
+    sample_inbox = tmp_path / "clean_county"
+    generate(sample_inbox, seed=5, scale=0.003)
+    loans = add_derived_columns("loans", conform("loans", _read(sample_inbox, "poverty_microloans")), References.empty())
+    assert len(loans) > 50 and loans["household_outstanding"].max() <= 50_000
+    assert loans["household_outstanding"].gt(loans["amount"]).any()  # some households do borrow twice

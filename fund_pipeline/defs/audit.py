@@ -15,6 +15,12 @@ from fund_pipeline.pipeline.accounting import (
     missing_year_findings,
     unaccounted_findings,
 )
+from fund_pipeline.pipeline.aggregate import (
+    attribute,
+    budget_breaking_rows,
+    household_year_rows,
+    note_differing_verdicts,
+)
 from fund_pipeline.pipeline.findings import current_findings, replace_findings
 from fund_pipeline.pipeline.ingest import unmatched_files
 from fund_pipeline.pipeline.summary import aggregate_measures, rule_summary
@@ -34,7 +40,7 @@ def aggregate_targets() -> list[str]:
 
 @dg.asset(
     key=dg.AssetKey(["audit", "policy_measures"]),
-    deps=[mart_key(t) for t in aggregate_targets()],
+    deps=[mart_key(t) for t in aggregate_targets()] + [mart_key("fund_flow")],
     group_name="audit",
     kinds={"great_expectations", "python"},
 )
@@ -48,6 +54,7 @@ def policy_measures(context: dg.AssetExecutionContext, fund: FundPipelineResourc
         frame = warehouse.read_table("marts", target)
         rules = catalogue.for_target(target)
         findings, _ = evaluate(target, frame, rules, catalogue, context.run_id, docs_dir=fund.data_docs_path)
+        findings = _explain(warehouse, target, frame, findings, {r.id: r for r in rules})
         all_findings.append(findings)
         if target == "county_year_measures":
             all_measures.append(aggregate_measures(frame, rules, findings))
@@ -59,6 +66,20 @@ def policy_measures(context: dg.AssetExecutionContext, fund: FundPipelineResourc
         "findings": sum(len(f) for f in all_findings),
         "measures": dg.MetadataValue.json(measures.drop(columns="run_id").astype(str).to_dict("records")),
     })
+
+
+def _explain(warehouse, target: str, frame: pd.DataFrame, findings: pd.DataFrame, rules: dict) -> pd.DataFrame:
+    """Aggregate findings say which rows they come from: attribution, contributing rows, and whether the
+    verdict on published rows differs from the one with quarantined money."""
+    if findings.empty:
+        return findings
+    if target == "county_year_measures":
+        findings = note_differing_verdicts(findings, frame, rules)
+    if target == "household_transfers":
+        findings = household_year_rows(warehouse, findings)
+    if target == "project_compliance":
+        findings = budget_breaking_rows(warehouse, findings, frame)
+    return attribute(warehouse, findings)
 
 
 def check_name(rule: Rule) -> str:

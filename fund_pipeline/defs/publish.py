@@ -49,11 +49,13 @@ def load_references(warehouse: Warehouse, upto: str | None = None) -> References
     if upto != "poor_households" and warehouse.table_exists("clean", "poor_households"):
         poor = frozenset(warehouse.query("select household_id from clean.poor_households")["household_id"].dropna())
     # Every project in the library counts as known, even one held in quarantine for its own faults.
-    projects = frozenset()
+    projects, allocation = frozenset(), None
     if upto not in ("poor_households", "projects"):
-        projects = frozenset(c for schema in ("clean", "quarantine") if warehouse.table_exists(schema, "projects")
-                             for c in warehouse.query(f"select project_code from {schema}.projects")["project_code"].dropna())
-    return References(villages=villages, poor_household_ids=poor, project_codes=projects)
+        library = [warehouse.query(f"select project_code, channel_name, purpose, budget from {schema}.projects")
+                   for schema in ("clean", "quarantine") if warehouse.table_exists(schema, "projects")]
+        allocation = pd.concat(library, ignore_index=True) if library else None
+        projects = frozenset(allocation["project_code"].dropna()) if allocation is not None else frozenset()
+    return References(villages=villages, poor_household_ids=poor, project_codes=projects, projects=allocation)
 
 
 def _landed(warehouse: Warehouse, entity: str, specs: list[SourceSpec]) -> pd.DataFrame:

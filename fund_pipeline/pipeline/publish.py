@@ -51,6 +51,7 @@ def validate_and_split(entity: str, landed: pd.DataFrame, refs: References, cata
     frame["quarantine_rules"] = error_rules.fillna("").where(~ingest_errors, ingest_reason).astype("string")
     frame["quarantine_reasons"] = error_messages.fillna("单元格值无法解析或必填项为空").where(quarantine, pd.NA).astype("string")
     keep = list(landed.columns.drop("_bad_fields", errors="ignore")) + _derived_to_keep(entity, frame, landed)
+    frame[landed.columns] = landed  # rules saw placeholders as empty; the tables keep what the sheet said
     published = frame.loc[~quarantine, keep + ["warning_rules"]].reset_index(drop=True)
     quarantined = frame.loc[quarantine, keep + ["warning_rules", "quarantine_rules", "quarantine_reasons"]].reset_index(drop=True)
     reconciliation = _reconcile(landed, published, quarantined)

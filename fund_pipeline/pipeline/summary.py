@@ -38,7 +38,8 @@ def _format(value) -> str:
 
 def _measured(rule: Rule, rule_findings: pd.DataFrame, measures: pd.DataFrame) -> str:
     if not measures.empty and rule.id in set(measures["rule_id"]):
-        m = measures[measures["rule_id"] == rule.id].sort_values("fiscal_year")
+        m = measures[(measures["rule_id"] == rule.id) & ~measures["measure"].str.endswith("_with_quarantined")]
+        m = m.sort_values("fiscal_year")
         return ";".join(f"{int(y)}年 {_format(v)}" for y, v in zip(m["fiscal_year"], m["value"], strict=True))
     return f"{len(rule_findings)} 处不符合" if len(rule_findings) else "全部符合"
 

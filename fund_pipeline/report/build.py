@@ -26,6 +26,8 @@ FINDING_COLUMNS = {
     "sheet": "工作表", "row_number": "行号", "column_name": "列", "value": "原值", "expected": "应为",
     "message": "说明", "policy_clause": "政策条款", "fiscal_year": "年度",
 }
+# Shown only when a finding has them: the group a summed check adds up, and an aggregate finding's main sources.
+OPTIONAL_FINDING_COLUMNS = {"group_key": "分组", "attribution": "主要来源"}
 MEASURE_LABELS = {
     "fiscal_poverty_share": "新增财力用于扶贫比例", "poor_village_share": "整合资金到贫困村比例",
     "poor_household_share": "整合资金到贫困户比例", "idle_funds_poverty_share": "存量资金用于扶贫比例",
@@ -34,6 +36,8 @@ MEASURE_LABELS = {
     "policy_subsidies_paid": "强农惠农政策性资金(元)", "housing_households": "危房改造户数",
     "housing_poor_households": "其中贫困户户数",
 }
+# Every measure is also published with the money of quarantined rows included.
+MEASURE_LABELS |= {f"{k}_with_quarantined": f"{v}(含被隔离行)" for k, v in MEASURE_LABELS.items()}
 
 
 def _is_share(threshold) -> bool:
@@ -55,7 +59,7 @@ class ReportInput:
 
 def masked_findings(findings: pd.DataFrame) -> pd.DataFrame:
     out = findings.copy()
-    for column in ("value", "message", "expected"):
+    for column in ("value", "message", "expected", "group_key", "attribution"):
         if column in out:
             out[column] = mask_text(out[column])
     return out
@@ -71,9 +75,10 @@ def _summary_table(report: ReportInput) -> pd.DataFrame:
 
 def _findings_table(report: ReportInput) -> pd.DataFrame:
     findings = masked_findings(report.findings)
-    table = findings.reindex(columns=list(FINDING_COLUMNS)).copy()
+    shown = [c for c in OPTIONAL_FINDING_COLUMNS if c in findings and findings[c].notna().any()]
+    table = findings.reindex(columns=[*FINDING_COLUMNS, *shown]).copy()
     table["severity"] = table["severity"].map(SEVERITY_ZH)
-    return table.rename(columns=FINDING_COLUMNS)
+    return table.rename(columns=FINDING_COLUMNS | OPTIONAL_FINDING_COLUMNS)
 
 
 def write_excel(report: ReportInput, path: Path) -> Path:

@@ -43,6 +43,15 @@ class Rule:
     thresholds: dict = field(default_factory=dict)
     thresholds_by_year: dict = field(default_factory=dict)  # {first year: {param: value}}
     checks: tuple[Check, ...] = ()
+    boundaries: dict = field(default_factory=dict)  # {threshold: Boundary}
+
+    def limit_allowed(self, threshold: str) -> bool:
+        """Whether a value equal to the threshold passes (5万元以内: yes; 以乡镇实施为主, more than half: no)."""
+        return self.boundaries[threshold].limit == "allowed"
+
+    def numeric_thresholds(self) -> set[str]:
+        values = [self.thresholds, *self.thresholds_by_year.values()]
+        return {k for v in values for k, x in v.items() if isinstance(x, int | float) and not isinstance(x, bool)}
 
     def checks_for(self, target: str) -> list[Check]:
         return [c for c in self.checks if (c.target or self.target) == target]
@@ -82,10 +91,29 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Boundary:
+    wording: str
+    describes: str  # requirement (what the policy asks) or breach (what counts as a fault)
+    limit: str  # allowed: a value equal to the limit passes; breach: it fails
+
+
+@dataclass(frozen=True)
+class MissingValues:
+    """Placeholders that mean "not filled in", and the fields they are looked for in."""
+
+    placeholders: tuple[str, ...] = ()
+    identifier_placeholders: tuple[str, ...] = ()
+    identifier_fields: tuple[str, ...] = ()
+    real_name_fields: tuple[str, ...] = ()
+    required_by_rules: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Catalogue:
     version: str
     policy: str
     rules: tuple[Rule, ...]
+    missing_values: MissingValues = MissingValues()
 
     def rule(self, rule_id: str) -> Rule:
         for rule in self.rules:
@@ -113,8 +141,33 @@ def _check(raw: dict, rule_id: str) -> Check:
     return Check(kind, raw, where, report, target)
 
 
+def _boundary_inclusive(wording: str, words: dict) -> bool | None:
+    """Whether the wording's boundary word includes its number; the longest word found wins (不超过 over 超过)."""
+    found = sorted(((w, kind == "inclusive") for kind in ("inclusive", "exclusive") for w in words.get(kind, [])
+                    if w in wording), key=lambda pair: -len(pair[0]))
+    return found[0][1] if found else None
+
+
+def _boundaries(item: dict, rule_id: str, words: dict) -> dict:
+    out = {}
+    for name, raw in (item.get("boundaries") or {}).items():
+        boundary = Boundary(str(raw.get("wording", "")), raw.get("describes"), raw.get("limit"))
+        if boundary.describes not in ("requirement", "breach") or boundary.limit not in ("allowed", "breach"):
+            raise CatalogueError(f"{rule_id}: boundary of {name} needs describes: requirement|breach and limit: allowed|breach")
+        inclusive = _boundary_inclusive(boundary.wording, words)
+        if inclusive is None:
+            raise CatalogueError(f"{rule_id}: the wording of {name} ({boundary.wording}) has no boundary word {words}")
+        expected = "allowed" if inclusive == (boundary.describes == "requirement") else "breach"
+        if boundary.limit != expected:
+            raise CatalogueError(f"{rule_id}: {name} says limit: {boundary.limit} but its wording "
+                                 f"({boundary.wording}) places the limit as {expected}")
+        out[name] = boundary
+    return out
+
+
 def parse_catalogue(raw: dict) -> Catalogue:
     rules, seen = [], set()
+    words = raw.get("boundary_words") or {}
     for item in raw["rules"]:
         rule_id = item.get("id")
         if not rule_id or rule_id in seen:
@@ -132,15 +185,27 @@ def parse_catalogue(raw: dict) -> Catalogue:
             severity=item["severity"], target=item["target"], message=item["message"],
             thresholds=dict(item.get("thresholds") or {}),
             thresholds_by_year={int(k): dict(v) for k, v in (item.get("thresholds_by_year") or {}).items()},
-            checks=checks,
+            checks=checks, boundaries=_boundaries(item, rule_id, words),
         )
         _check_parameters(rule)
         rules.append(rule)
-    return Catalogue(version=str(raw["version"]), policy=raw["policy"], rules=tuple(rules))
+    missing = {k: tuple(str(v) for v in values) for k, values in (raw.get("missing_values") or {}).items()}
+    return Catalogue(version=str(raw["version"]), policy=raw["policy"], rules=tuple(rules),
+                     missing_values=MissingValues(**missing))
 
 
 def _check_parameters(rule: Rule) -> None:
     known = set(rule.thresholds) | {k for v in rule.thresholds_by_year.values() for k in v}
+    unstated = rule.numeric_thresholds() - set(rule.boundaries)
+    if unstated:
+        raise CatalogueError(f"{rule.id}: thresholds {sorted(unstated)} do not say whether they include their limit (boundaries)")
+    for check in rule.checks:
+        for column, test in check.where.items():
+            for op, value in (test.items() if isinstance(test, dict) else ()):
+                if isinstance(value, str) and value.startswith("$") and op in ("lt", "le", "gt", "ge"):
+                    allowed = rule.limit_allowed(value[1:])
+                    if allowed != (op in ("le", "ge")):
+                        raise CatalogueError(f"{rule.id}: condition {column} {op} {value} contradicts the boundary of {value[1:]}")
     for check in rule.checks:
         for value in check.params.values():
             if isinstance(value, str) and value.startswith("$") and value[1:] not in known:

@@ -8,10 +8,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from fund_pipeline.identifiers import resident_id_status
 from fund_pipeline.reference import channel_purposes, channels
+from fund_pipeline.rules.catalogue import MissingValues, load_catalogue
+from fund_pipeline.sources.schemas import ENTITIES
+
+PROJECT_COLUMNS = ["project_code", "channel_name", "purpose", "budget"]
+# The amount each entity's suspect-amount check reads, and the rows it is compared with (its distribution).
+SUSPECT_AMOUNTS = {
+    "disbursements": ("amount", ["source", "fiscal_year"]),
+    "household_payments": ("amount", ["source", "subsidy_item", "fiscal_year"]),
+    "loans": ("amount", ["source", "fiscal_year"]),
+    "student_loans": ("amount", ["source", "fiscal_year"]),
+    "mutual_aid": ("fund_size", ["source", "fiscal_year"]),
+    "village_doctor_subsidies": ("amount", ["source", "fiscal_year"]),
+}
 
 
 @dataclass(frozen=True)
@@ -21,11 +35,17 @@ class References:
     villages: pd.DataFrame  # township_code, village, village_code, is_poor_village, population
     poor_household_ids: frozenset
     project_codes: frozenset = frozenset()
+    projects: pd.DataFrame | None = None  # the project library's allocation: PROJECT_COLUMNS
 
     @classmethod
     def empty(cls) -> References:
         return cls(pd.DataFrame(columns=["township_code", "village", "village_code", "is_poor_village", "population"]),
                    frozenset())
+
+    def project_allocation(self) -> pd.DataFrame:
+        if self.projects is None or self.projects.empty:
+            return pd.DataFrame({c: pd.Series(dtype="string" if c != "budget" else "float64") for c in PROJECT_COLUMNS})
+        return self.projects[PROJECT_COLUMNS].drop_duplicates("project_code")
 
 
 def _village_lookup(frame: pd.DataFrame, refs: References) -> pd.DataFrame:
@@ -38,8 +58,124 @@ def _village_lookup(frame: pd.DataFrame, refs: References) -> pd.DataFrame:
     return merged
 
 
-def add_derived_columns(entity: str, frame: pd.DataFrame, refs: References) -> pd.DataFrame:
+def _placeholder_fields(entity: str, out: pd.DataFrame, missing: MissingValues) -> list[str]:
+    required = [f.name for f in ENTITIES.get(entity, ()) if f.required]
+    wanted = dict.fromkeys([*required, *missing.real_name_fields, *missing.required_by_rules])
+    return [c for c in wanted if c in out.columns and not pd.api.types.is_numeric_dtype(out[c])
+            and not pd.api.types.is_datetime64_any_dtype(out[c])]
+
+
+def blank_placeholders(entity: str, out: pd.DataFrame, missing: MissingValues) -> None:
+    """A placeholder (待定, —, an ID of 0 …) in a required or real-name field is a missing value: the field
+    becomes empty for every rule, and `placeholder_fields` names the fields that held one."""
+    text = {p.strip().upper() for p in missing.placeholders}
+    ids = {p.strip() for p in missing.identifier_placeholders}
+    named = pd.Series("", index=out.index, dtype="string")
+    for column in _placeholder_fields(entity, out, missing):
+        values = out[column].astype("string").str.strip()
+        hit = values.str.upper().isin(text)
+        if column in missing.identifier_fields:
+            hit |= values.isin(ids)
+        hit = hit.fillna(False).astype(bool)
+        if hit.any():
+            out[column] = out[column].where(~hit, pd.NA)
+            label = {f.name: f.label for f in ENTITIES.get(entity, ())}.get(column, column)
+            named = named.where(~hit, named + label + "=" + values.fillna("") + ";")
+    out["placeholder_fields"] = named.str.rstrip(";").replace("", pd.NA)
+    out["placeholder_free"] = out["placeholder_fields"].isna()
+
+
+def _allocation(entity: str, out: pd.DataFrame, refs: References) -> None:
+    """渠道不乱、用途不变 across sources: a payment keeps the channel (and purpose) its project was allocated."""
+    if "project_code" not in out.columns or entity == "projects":
+        return
+    projects = refs.project_allocation().add_prefix("project_")
+    merged = out[["project_code"]].astype("string").merge(
+        projects.astype({"project_project_code": "string"}), how="left", left_on="project_code",
+        right_on="project_project_code")
+    merged.index = out.index
+    checked = np.zeros(len(out), dtype=bool)
+    agree = np.ones(len(out), dtype=bool)
+    for column in ("channel_name", "purpose"):
+        if column not in out.columns:
+            continue
+        mine, theirs = out[column].astype("string"), merged[f"project_{column}"].astype("string")
+        known = (mine.notna() & theirs.notna()).to_numpy(dtype=bool)
+        checked |= known
+        agree &= ~known | (mine.fillna("") == theirs.fillna("")).to_numpy(dtype=bool)
+    matches = pd.Series(agree, index=out.index, dtype="boolean").where(checked, pd.NA)
+    out["matches_project_allocation"] = matches.astype("boolean")
+    out["project_group"] = ("项目 " + out["project_code"].astype("string")).astype("string")
+    out["project_budget"] = pd.to_numeric(merged["project_budget"], errors="coerce").astype("Float64")
+
+
+def _suspect_ratios(entity: str, out: pd.DataFrame) -> None:
+    """How far an amount lies from its project's budget and from its source's distribution (the median of the
+    same kind of rows): a unit slip (元 in a 万元 ledger) is thousands of times off, a real amount is not."""
+    if entity not in SUSPECT_AMOUNTS or SUSPECT_AMOUNTS[entity][0] not in out.columns:
+        return
+    column, group = SUSPECT_AMOUNTS[entity]
+    min_rows = load_catalogue().rule("AMOUNT-SUSPECT").thresholds["min_group_rows"]
+    amount = pd.to_numeric(out[column], errors="coerce").astype("Float64")
+    positive = amount.where(amount > 0)
+    keys = [out[g].astype("string").fillna("") for g in group if g in out.columns]
+    median = positive.groupby(keys, dropna=False).transform("median") if keys else positive.median()
+    size = positive.groupby(keys, dropna=False).transform("count") if keys else positive.count()
+    out["median_ratio"] = (positive / median).where(size >= min_rows).astype("Float64")
+    if "project_budget" in out.columns:
+        out["budget_ratio"] = (positive / out["project_budget"].where(out["project_budget"] > 0)).astype("Float64")
+
+
+def _group_totals(entity: str, out: pd.DataFrame) -> None:
+    """Caps that apply to a person, a period or a village are summed over all their rows, in every file."""
+    if entity == "student_loans":
+        year = out["academic_year"].astype("string").fillna(out["fiscal_year"].astype("string"))
+        person = out["borrower_id"].astype("string").fillna("行" + out["row_key"].astype("string"))
+        out["student_year_group"] = ("学生 " + person + " " + year + "学年").astype("string")
+        out["student_year_total"] = out.groupby("student_year_group")["amount"].transform("sum").astype("Float64")
+    if entity == "mutual_aid":
+        village = out["village_code"].astype("string").fillna(out["township"].astype("string") + out["village"].astype("string"))
+        out["village_fund_group"] = ("村 " + village + " " + out["fiscal_year"].astype("string") + "年").astype("string")
+        out["village_fund_total"] = out.groupby("village_fund_group")["fund_size"].transform("sum").astype("Float64")
+    if entity == "loans":
+        _outstanding_loans(out)
+
+
+def loan_end(start: pd.Series, term_months: pd.Series) -> pd.Series:
+    """When a loan falls due: its start plus its term in calendar months (same day of the month)."""
+    start = pd.to_datetime(start)
+    months = pd.to_numeric(term_months, errors="coerce").fillna(0).astype(int).to_numpy()
+    first = start.dt.to_period("M")
+    shifted = (first + months).dt.to_timestamp()
+    return shifted + (start - first.dt.to_timestamp())
+
+
+def _outstanding_loans(out: pd.DataFrame) -> None:
+    """A household's microloans outstanding when each of its loans was made (5万元以内 caps the household,
+    not the loan): every loan still running at that date counts, from any year's ledger. Each loan carries
+    the largest such total it is part of, and the household and date of that total as its group."""
+    start = pd.to_datetime(out["loan_date"]).fillna(pd.to_datetime(out["fiscal_year"].astype("string") + "-01-01"))
+    loans = pd.DataFrame({"who": out["borrower_id"].astype("string"), "start": start,
+                          "end": loan_end(start, out["term_months"]),
+                          "amount": pd.to_numeric(out["amount"], errors="coerce").fillna(0.0), "pos": range(len(out))})
+    loans = loans[loans["who"].notna()]
+    pairs = loans.merge(loans, on="who", suffixes=("_at", ""))
+    pairs = pairs[(pairs["start"] <= pairs["start_at"]) & (pairs["start_at"] < pairs["end"])]
+    totals = pairs.groupby("pos_at")["amount"].sum().rename("total")
+    pairs = pairs.join(totals, on="pos_at").sort_values(["total", "start_at"], ascending=[False, True])
+    peak = pairs.drop_duplicates("pos")  # per loan: the largest total it belongs to
+    peak_total = pd.Series(peak["total"].to_numpy(), index=peak["pos"].to_numpy())
+    peak_group = pd.Series(("户 " + peak["who"] + " " + peak["start_at"].dt.strftime("%Y-%m-%d") + "在贷").to_numpy(),
+                           index=peak["pos"].to_numpy())
+    positions = pd.RangeIndex(len(out))
+    out["household_outstanding"] = pd.Series(peak_total.reindex(positions).to_numpy(), index=out.index).astype("Float64")
+    out["household_outstanding_group"] = pd.Series(peak_group.reindex(positions).to_numpy(), index=out.index).astype("string")
+
+
+def add_derived_columns(entity: str, frame: pd.DataFrame, refs: References,
+                        missing: MissingValues | None = None) -> pd.DataFrame:
     out = frame.copy()
+    blank_placeholders(entity, out, missing or load_catalogue().missing_values)
     if {"township_code", "village"} <= set(out.columns) and entity != "villages":
         looked_up = _village_lookup(out, refs)
         out["village_code"] = looked_up["village_code"].astype("string")
@@ -70,4 +206,7 @@ def add_derived_columns(entity: str, frame: pd.DataFrame, refs: References) -> p
     if {"publicity_start", "publicity_end"} <= set(out.columns):
         days = (pd.to_datetime(out["publicity_end"]) - pd.to_datetime(out["publicity_start"])).dt.days + 1
         out["publicity_days"] = days.astype("Int64")
+    _allocation(entity, out, refs)
+    _group_totals(entity, out)
+    _suspect_ratios(entity, out)
     return out

@@ -22,8 +22,11 @@ from fund_pipeline.sources.schemas import ENTITIES
 FINDING_COLUMNS = (
     "run_id", "rule_id", "severity", "level", "target", "source", "department", "source_file", "sheet",
     "row_number", "row_key", "column_name", "value", "expected", "message", "policy_clause", "fiscal_year",
-    "catalogue_version", "detected_at",
+    "catalogue_version", "detected_at", "group_key", "attribution",
 )
+# group_key: the person, period, village or project a summed check adds rows up over (every contributing
+# row is a finding sharing it); attribution: for aggregate findings, the departments, files, sheets and
+# rows that contribute most to the measured value.
 # Two passes keep GX's result formatting off the hot path: every expectation is first evaluated with
 # BASIC results (counts and a few examples, also what Data Docs show); only the failing ones are run
 # again with COMPLETE results to get the index of every failing row.
@@ -85,6 +88,16 @@ def _condition(where: dict, year: int | None, years_with_own_thresholds: list[in
     return condition
 
 
+def _strictness(rule: Rule, params: dict) -> dict:
+    """A threshold's boundary decides whether its limit passes: strict_min/strict_max from the catalogue."""
+    out = dict(params)
+    for bound, strict in (("min_value", "strict_min"), ("max_value", "strict_max")):
+        value = params.get(bound)
+        if isinstance(value, str) and value.startswith("$") and strict not in params:
+            out[strict] = not rule.limit_allowed(value[1:])
+    return out
+
+
 def _labels(target: str) -> dict[str, str]:
     return {f.name: f.label for f in ENTITIES.get(target, ())}
 
@@ -94,11 +107,12 @@ def _expected_text(check: Check, params: dict, labels: dict) -> str:
     kind = check.expect
     if kind == "between":
         low, high = params.get("min_value"), params.get("max_value")
+        below, above = ("<" if params.get("strict_min") else "≤"), ("<" if params.get("strict_max") else "≤")
         if low is not None and high is not None:
-            return f"{low} ≤ {label} ≤ {high}"
+            return f"{low} {below} {label} {above} {high}"
         if low is not None:
             return f"{label} {'>' if params.get('strict_min') else '≥'} {low}"
-        return f"{label} ≤ {high}"
+        return f"{label} {above} {high}"
     if kind == "in_set":
         return f"{label} ∈ {{{'、'.join(map(str, params['value_set']))}}}"
     if kind == "not_null":
@@ -148,7 +162,8 @@ def compile_rules(rules: list[Rule], target: str, years: list[int]) -> list[Comp
         for index, check in enumerate(rule.checks_for(target)):
             for year in [None, *own_years]:
                 thresholds = rule.thresholds_for(year)
-                params = {k: _resolve(v, thresholds) for k, v in check.params.items()}
+                params = {k: _resolve(v, thresholds) for k, v in _strictness(rule, check.params).items()
+                          if k != "group_column"}
                 where = {k: ({op: _resolve(v, thresholds) for op, v in t.items()} if isinstance(t, dict) else _resolve(t, thresholds))
                          for k, t in check.where.items()}
                 condition = _condition(where, year, own_years)
@@ -258,6 +273,8 @@ def findings_from_results(pairs, frame: pd.DataFrame, target: str, catalogue: Ca
         }, index=index)
         for lineage in ("source", "department", "source_file", "sheet", "row_number", "row_key", "fiscal_year"):
             piece[lineage] = rows[lineage] if lineage in rows else pd.NA
+        group = compiled.check.params.get("group_column")
+        piece["group_key"] = rows[group].astype("string") if group in rows else pd.NA
         pieces.append(piece)
     if not pieces:
         return empty_findings()
@@ -282,7 +299,8 @@ def normalise_findings(findings: pd.DataFrame) -> pd.DataFrame:
     out["row_number"] = pd.to_numeric(out["row_number"], errors="coerce").astype("Int64")
     out["fiscal_year"] = pd.to_numeric(out["fiscal_year"], errors="coerce").astype("Int64")
     for column in ("run_id", "rule_id", "severity", "level", "target", "source", "department", "source_file", "sheet",
-                   "row_key", "column_name", "value", "expected", "message", "policy_clause", "catalogue_version"):
+                   "row_key", "column_name", "value", "expected", "message", "policy_clause", "catalogue_version",
+                   "group_key", "attribution"):
         out[column] = out[column].astype("string")
     out["detected_at"] = pd.to_datetime(out["detected_at"])
     return out

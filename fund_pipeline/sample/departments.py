@@ -277,6 +277,15 @@ def _payments(ctx: SampleContext, projects: pd.DataFrame) -> pd.DataFrame:
     return pay
 
 
+def _budget_breakers(pays: pd.DataFrame) -> np.ndarray:
+    """Positions of the payments that take an overspent project's cumulative spending (by payment date, then
+    sheet order) past its budget: each is a WITHIN-BUDGET finding beside the project's own."""
+    order = pays.assign(_pos=np.arange(len(pays))).sort_values(["pay_date", "_pos"], kind="stable")
+    spent = order.groupby("project_code")["amount_yuan"].cumsum()
+    over = order[(spent > order["budget_wan"] * 10_000) & order["overspent"].astype(bool)]
+    return over["_pos"].to_numpy()
+
+
 def _ledgers(ctx: SampleContext, projects: pd.DataFrame) -> None:
     rng = ctx.rng
     pays = _payments(ctx, projects)
@@ -298,6 +307,10 @@ def _ledgers(ctx: SampleContext, projects: pd.DataFrame) -> None:
             header=list(frame.columns), rows=frame, sum_columns=["拨付金额(万元)"], date_style="chinese")])
         ctx.plants.add("AMOUNT-POSITIVE", "transport_disbursements", rel, "拨付台账", numbers.iloc[negative])
         ctx.plants.add("VILLAGE-KNOWN", "transport_disbursements", rel, "拨付台账", numbers.iloc[unknown])
+        # the changed channel is no longer the one the project was allocated from (渠道不乱)
+        moved = unknown[t.loc[unknown, "channel_name"].to_numpy() != "车辆购置税收入补助地方用于一般公路建设项目资金"]
+        ctx.plants.add("CHANNEL", "transport_disbursements", rel, "拨付台账", numbers.iloc[moved])
+        ctx.plants.add("WITHIN-BUDGET", "transport_disbursements", rel, "拨付台账", numbers.iloc[_budget_breakers(t)])
 
     # water: one workbook, a sheet per year, 元, merged headers, township subtotals, short township names
     tables, planted = [], []
@@ -312,7 +325,7 @@ def _ledgers(ctx: SampleContext, projects: pd.DataFrame) -> None:
         text_amount, channel_misuse = chosen[:1], chosen[1:]
         frame.loc[text_amount, "支出金额(元)"] = "待定"
         frame.loc[channel_misuse, "支出用途"] = "办公经费"
-        planted.append((year, text_amount, channel_misuse))
+        planted.append((year, text_amount, channel_misuse, _budget_breakers(w)))
         tables.append(Table(
             sheet=f"{year}年", title=f"会宁县水务局{year}年水利扶贫项目资金支出明细", unit_line="单位:元",
             header=["序号", ("项目信息", ["编号", "名称"]), ("实施地点", ["乡镇", "行政村"]),
@@ -320,9 +333,10 @@ def _ledgers(ctx: SampleContext, projects: pd.DataFrame) -> None:
             rows=frame, sum_columns=["支出金额(元)"], subtotal_by="乡镇", date_style="dotted"))
     rel = "水务局/水利扶贫项目资金支出明细.xlsx"
     numbers = write_workbook(ctx.out / rel, tables)
-    for (year, text_amount, misuse), nums in zip(planted, numbers, strict=True):
+    for (year, text_amount, misuse, breakers), nums in zip(planted, numbers, strict=True):
         ctx.plants.add("INGEST-VALUE", "water_disbursements", rel, f"{year}年", nums.iloc[text_amount])
         ctx.plants.add("CHANNEL", "water_disbursements", rel, f"{year}年", nums.iloc[misuse])
+        ctx.plants.add("WITHIN-BUDGET", "water_disbursements", rel, f"{year}年", nums.iloc[breakers])
 
     # agriculture: 元 in a unit cell, total at the top, Excel date cells, a leading blank row
     for year in ctx.years:
@@ -346,6 +360,8 @@ def _ledgers(ctx: SampleContext, projects: pd.DataFrame) -> None:
         ctx.plants.add("DATE-IN-YEAR", "agriculture_disbursements", rel, "Sheet1", numbers.iloc[late])
         ctx.plants.add("PROJECT-KNOWN", "agriculture_disbursements", rel, "Sheet1", numbers.iloc[unknown_project])
         ctx.plants.add("TARGETED", "agriculture_disbursements", rel, "Sheet1", numbers.iloc[untargeted])
+        ctx.plants.add("CHANNEL", "agriculture_disbursements", rel, "Sheet1", numbers.iloc[untargeted])  # not its project's
+        ctx.plants.add("WITHIN-BUDGET", "agriculture_disbursements", rel, "Sheet1", numbers.iloc[_budget_breakers(a)])
 
 
 # ---------------------------------------------------------------- household rosters
@@ -484,8 +500,34 @@ def policy_subsidies(ctx: SampleContext) -> None:
 
 # ---------------------------------------------------------------- loans, mutual aid, audits
 
+def _outstanding_wan(made: pd.DataFrame, ids: pd.Series, dates: pd.Series) -> np.ndarray:
+    """万元 each household still owes, on each date, from the loans already made (5万元以内 caps the household)."""
+    if made.empty:
+        return np.zeros(len(ids))
+    now = pd.DataFrame({"id": ids.to_numpy(), "date": pd.to_datetime(dates).to_numpy(), "pos": np.arange(len(ids))})
+    pairs = now.merge(made, on="id")
+    running = pairs[(pairs["start"] <= pairs["date"]) & (pairs["date"] < pairs["end"])]
+    return running.groupby("pos")["amount"].sum().reindex(np.arange(len(ids)), fill_value=0.0).to_numpy()
+
+
+def _within_household_cap(poor: pd.DataFrame, frame: pd.DataFrame, made: pd.DataFrame) -> None:
+    """Keep the sample within the household cap: a loan is cut to what the household may still borrow, and a
+    household that may borrow less than 1万元 gives its place to a household owing nothing (in register order)."""
+    owed = _outstanding_wan(made, frame["身份证号"], frame["放款日期"]).copy()
+    full = owed > 4.0
+    busy = set(made.loc[made["end"] > pd.Timestamp(frame["放款日期"].min()), "id"]) | set(frame["身份证号"])
+    free = poor[~poor["household_id"].isin(busy)].head(int(full.sum()))
+    swap = np.flatnonzero(full)[: len(free)]
+    frame.loc[swap, ["乡镇", "村", "借款人", "身份证号"]] = free[["township", "village", "head_name", "household_id"]].to_numpy()
+    owed[swap] = 0.0
+    frame["贷款金额(万元)"] = np.minimum(frame["贷款金额(万元)"].to_numpy(), np.maximum(5.0 - owed, 1.0))
+
+
 def loans(ctx: SampleContext) -> None:
+    from fund_pipeline.rules.derive import loan_end
+
     rng, poor = ctx.rng, ctx.county.households[ctx.county.households["is_poor"]]
+    made = pd.DataFrame(columns=["id", "start", "end", "amount"])
     for year in ctx.years:
         n = min(len(poor), max(int(4000 * ctx.scale), 30))
         b = poor.iloc[rng.choice(len(poor), n, replace=False)].reset_index(drop=True)
@@ -495,8 +537,14 @@ def loans(ctx: SampleContext) -> None:
                               "贷款期限(月)": rng.choice([12, 24, 36], n), "年利率(%)": benchmark, "基准利率(%)": benchmark,
                               "担保方式": "免担保", "抵押物": "无", "放款日期": _date_in(rng, year, n, 3, 10),
                               "贷款银行": rng.choice(["会宁县农村信用联社", "中国农业银行会宁县支行"], n)})
-        big_loan = ctx.pick(1, n)
+        _within_household_cap(poor, frame, made)
+        owing = _outstanding_wan(made, frame["身份证号"], frame["放款日期"]) > 0
+        big_loan = ctx.pick_where(1, ~owing)  # a household owing nothing else: the big loan is its only finding
         frame.loc[big_loan, ["贷款金额(万元)", "贷款期限(月)"]] = [8.0, 48]
+        made = pd.concat([made, pd.DataFrame({
+            "id": frame["身份证号"], "start": pd.to_datetime(frame["放款日期"]),
+            "end": loan_end(pd.to_datetime(frame["放款日期"]), frame["贷款期限(月)"]), "amount": frame["贷款金额(万元)"]})],
+            ignore_index=True)
         rel = f"扶贫办/{year}年精准扶贫专项贷款发放台账.xlsx"
         [numbers] = write_workbook(ctx.out / rel, [Table(
             sheet="贷款台账", title=f"会宁县{year}年精准扶贫专项贷款发放台账", unit_line=None, header=list(frame.columns),

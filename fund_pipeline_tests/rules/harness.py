@@ -16,7 +16,11 @@ VILLAGES = pd.DataFrame({
 })
 POOR_ID = "620422194001010010"
 OTHER_ID = "620422195503030024"  # valid, but not a registered poor household
-REFS = References(villages=VILLAGES, poor_household_ids=frozenset({POOR_ID}), project_codes=frozenset({"HN2016-001"}))
+MORE_POOR_IDS = ("620422199112079646", "620422197405107904", "620422198904245679", "620422197708089117")
+PROJECTS = pd.DataFrame({"project_code": ["HN2016-001", "HN2016-002"], "channel_name": ["财政专项扶贫资金", "林业补助资金"],
+                         "purpose": ["道路", "林果"], "budget": [1_000_000.0, 500_000.0]})
+REFS = References(villages=VILLAGES, poor_household_ids=frozenset({POOR_ID, *MORE_POOR_IDS}),
+                  project_codes=frozenset(PROJECTS["project_code"]), projects=PROJECTS)
 
 
 def rule_clause(rule_id: str) -> str | None:
@@ -51,3 +55,13 @@ def failing_rows(findings: pd.DataFrame) -> list[int]:
 def evaluate_county_years(rule_id: str, column: str, values: dict[int, float]) -> pd.DataFrame:
     """A county-year rule on one measure, one row per fiscal year (sheet rows 5, 6, …)."""
     return evaluate_rule(rule_id, [{"fiscal_year": year, column: value} for year, value in values.items()])
+
+
+def small_warehouse(tmp_path, tables: dict[tuple[str, str], list[dict]]):
+    """A real DuckDB warehouse holding just these tables (e.g. a mart and the staging rows behind it)."""
+    from fund_pipeline.warehouse import Warehouse
+
+    warehouse = Warehouse.from_url(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    for (schema, table), rows in tables.items():
+        warehouse.append(schema, table, pd.DataFrame(rows))
+    return warehouse

@@ -20,3 +20,11 @@ def test_masked_id_missing_name_or_size_fail():
             ROW | {"household_id": POOR_ID, "head_name": None, "household_size": 4},
             ROW | {"household_id": POOR_ID, "head_name": "王建国", "household_size": None}]
     assert failing_rows(evaluate_rule("REAL-NAME", rows)) == [6, 7, 8]
+
+
+def test_a_placeholder_head_name_or_an_id_of_0_is_no_real_name():
+    rows = [ROW | {"household_id": POOR_ID, "head_name": "王建国", "household_size": 4},
+            ROW | {"household_id": POOR_ID, "head_name": "—", "household_size": 4},
+            ROW | {"household_id": "0", "head_name": "王建国", "household_size": 4},
+            ROW | {"household_id": POOR_ID, "head_name": " 不详 ", "household_size": 4}]
+    assert failing_rows(evaluate_rule("REAL-NAME", rows)) == [6, 7, 8]

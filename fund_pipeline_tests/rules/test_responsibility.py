@@ -18,3 +18,9 @@ def test_project_with_unit_person_and_targets_passes():
 def test_project_missing_any_of_them_fails():
     rows = [ROW, ROW | {"implementing_unit": None}, ROW | {"responsible_person": None}, ROW | {"performance_target": None}]
     assert failing_rows(evaluate_rule("RESPONSIBILITY", rows)) == [6, 7, 8]
+
+
+def test_a_placeholder_is_no_responsible_person():
+    rows = [ROW, ROW | {"responsible_person": "待定"}, ROW | {"implementing_unit": "—"},
+            ROW | {"performance_target": "暂无"}, ROW | {"responsible_person": "待定人"}]
+    assert failing_rows(evaluate_rule("RESPONSIBILITY", rows)) == [6, 7, 8]

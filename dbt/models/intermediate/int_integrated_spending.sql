@@ -2,6 +2,8 @@
 -- project ledgers reach a village; household rosters reach a household.
 -- poor_household_amount attributes a project payment to poor households by the project's
 -- share of poor beneficiary households (the county's 到户 measure).
+-- is_quarantined marks money held back by a row rule: the published measures leave it out, the
+-- "with quarantined money" measures keep it (suspect amounts are in neither).
 
 with projects as (
     select * from {{ ref('stg_projects') }}
@@ -22,7 +24,8 @@ project_payments as (
         d.department,
         d.source_file,
         d.sheet,
-        d.row_number
+        d.row_number,
+        d.is_quarantined
     from {{ ref('stg_disbursements') }} as d
     left join projects as p
         on p.project_code = d.project_code
@@ -41,7 +44,8 @@ household_payments as (
         department,
         source_file,
         sheet,
-        row_number
+        row_number,
+        is_quarantined
     from {{ ref('stg_household_payments') }}
     where channel_name is not null  -- policy subsidies (惠农补贴) are not integrated funds
 )

@@ -1,4 +1,5 @@
--- Per fiscal year and channel: what was received, budgeted to projects, and spent.
+-- Per fiscal year and channel: what was received, budgeted to projects, and spent; quarantined rows
+-- included (an aggregate rule must not lose a breach to quarantine).
 
 with receipts as (
     select fiscal_year, channel_name, sum(amount) as received

@@ -1,5 +1,5 @@
 -- The audited fund flow: source channel -> project -> village -> household, one row per payment,
--- each traced to the department, file, sheet and row it came from.
+-- each traced to the department, file, sheet and row it came from. Published rows only.
 
 select
     s.fiscal_year,
@@ -24,3 +24,4 @@ left join {{ ref('stg_projects') }} as p
     on p.project_code = s.project_code
 left join {{ ref('stg_villages') }} as v
     on v.village_code = s.village_code
+where not s.is_quarantined

@@ -1,5 +1,7 @@
 -- One row per project and fiscal year of the library: what it was budgeted, what was paid, when the
 -- first payment came, and whether it was audited that year. Lineage is the project library's row.
+-- Quarantined projects and payments are included: a project held back for one fault is still checked
+-- for the others (budget, audit, payment before publicity).
 
 with payments as (
     select project_code, fiscal_year, amount, pay_date from {{ ref('stg_disbursements') }}
@@ -27,7 +29,9 @@ select
     paid.first_payment_date,
     (paid.first_payment_date is null or paid.first_payment_date > p.publicity_end) as paid_after_publicity,
     (a.project_code is not null) as audited,
+    p.is_quarantined,
     p.source,
+    p.department,
     p.source_file,
     p.sheet,
     p.row_number,

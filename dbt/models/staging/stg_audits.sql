@@ -1,7 +1,3 @@
-select
-    fiscal_year,
-    project_code,
-    auditor,
-    audit_date,
-    conclusion
-from {{ source('clean', 'audits') }}
+select * from (
+    {{ published_and_quarantined('audits', ['fiscal_year', 'project_code', 'auditor', 'audit_date', 'conclusion']) }}
+) as audits

@@ -20,8 +20,16 @@ select
     publicity_start,
     publicity_end,
     source,
+    department,
     source_file,
     sheet,
     row_number,
-    row_key
-from {{ source('clean', 'projects') }}
+    row_key,
+    is_quarantined
+from (
+    {{ published_and_quarantined('projects', [
+        'fiscal_year', 'project_code', 'project_name', 'category', 'purpose', 'channel_name', 'township', 'village',
+        'village_code', 'budget', 'beneficiary_households', 'beneficiary_poor_households', 'implementing_unit',
+        'publicity_start', 'publicity_end', 'source', 'department', 'source_file', 'sheet', 'row_number',
+        'row_key']) }}
+) as projects

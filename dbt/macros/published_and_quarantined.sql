@@ -1,0 +1,13 @@
+{#
+  A clean table and its quarantine, one relation: `is_quarantined` says which rows were held back.
+  Rows quarantined as AMOUNT-SUSPECT (a unit slip or misplaced decimal) are left out: their amounts are
+  not believed anywhere, so they can move no measure.
+#}
+{% macro published_and_quarantined(entity, columns) -%}
+    select {{ columns | join(', ') }}, false as is_quarantined
+    from {{ source('clean', entity) }}
+    union all
+    select {{ columns | join(', ') }}, true as is_quarantined
+    from {{ source('quarantine', entity) }}
+    where coalesce(quarantine_rules, '') not like '%AMOUNT-SUSPECT%'
+{%- endmacro %}
