@@ -16,8 +16,8 @@ from fund_pipeline.sources.spec import load_layouts
 TIMEZONE = "Asia/Shanghai"
 SOURCE_TAG = "fund_pipeline/sources"
 
-def build_schedules(fiscal_years: tuple[str, ...]) -> list[dg.ScheduleDefinition]:
-    @dg.schedule(job=refresh_job, cron_schedule="0 2 1 * *", execution_timezone=TIMEZONE,
+def build_schedules(fiscal_years: tuple[str, ...], monthly_cron: str = "0 2 1 * *") -> list[dg.ScheduleDefinition]:
+    @dg.schedule(job=refresh_job, cron_schedule=monthly_cron, execution_timezone=TIMEZONE,
                  default_status=dg.DefaultScheduleStatus.RUNNING)
     def monthly_refresh(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         """02:00 on the 1st of every month: every department's latest spreadsheets, every fiscal year, in one
@@ -94,8 +94,8 @@ def changed_years(previous: dict, current: dict, source: str, fiscal_years) -> s
     return years or set(fiscal_years)
 
 
-def build_sensors(fiscal_years: tuple[str, ...]) -> list[dg.SensorDefinition]:
-    @dg.sensor(job=refresh_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+def build_sensors(fiscal_years: tuple[str, ...], interval_seconds: int = 60) -> list[dg.SensorDefinition]:
+    @dg.sensor(job=refresh_job, minimum_interval_seconds=interval_seconds, default_status=dg.DefaultSensorStatus.RUNNING)
     def inbox_sensor(context: dg.SensorEvaluationContext, fund: FundPipelineResource):
         """Watches the inbox; when a department's spreadsheet arrives, changes or is removed, requests one run
         that re-reads just those departments and refreshes what depends on them, for the fiscal years the

@@ -5,12 +5,14 @@ from __future__ import annotations
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from fund_pipeline.instance_config import RETRY_TAGS
 from fund_pipeline.settings import Settings
 
 refresh_job = dg.define_asset_job(
     "county_refresh",
     selection=dg.AssetSelection.all(),
     description="Read every department's spreadsheets, validate, publish, build the marts and the auditors' report.",
+    tags=RETRY_TAGS,  # a scheduled or sensor run whose process died is re-run (twice at most) by the daemon
 )
 
 

@@ -39,12 +39,14 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
     whose file names state none are the spreadsheets landed in a run of their own first."""
     from fund_pipeline.defs.assemble import build_definitions
     from fund_pipeline.defs.jobs import all_years_tags, known_years, register_years, span_of
+    from fund_pipeline.recovery import fail_dead_cli_runs, process_tags
     from fund_pipeline.sources.reader import years_in_inbox
     from fund_pipeline.sources.spec import load_layouts
 
     defs = build_definitions(settings)
     job = defs.resolve_implicit_global_asset_job_def()
     instance = instance or dagster_instance(settings)
+    fail_dead_cli_runs(instance)  # a killed earlier run would stay STARTED and hold its pool slots
     graph = defs.resolve_asset_graph()
     keys = set(selection.resolve(graph)) if selection is not None else set(graph.get_all_asset_keys())
     landing = sorted(k for k in keys if k.path[0] == "landing")
@@ -54,7 +56,7 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
     results = []
     if not known_years(instance) and landing:  # nothing says which years yet: land first, which registers them
         results.append(job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=landing,
-                                              tags={USER_TAG: settings.user}))
+                                              tags={USER_TAG: settings.user, **process_tags()}))
         keys = keys - set(landing)
     registered = known_years(instance)
     wanted = [str(y) for y in years] if years else registered
@@ -65,7 +67,7 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
     chosen = sorted(k for k in keys if graph.get(k).is_materializable
                     and (span or graph.get(k).partitions_def is None))
     if chosen:
-        tags = {**(all_years_tags(span) if span else {}), USER_TAG: settings.user}
+        tags = {**(all_years_tags(span) if span else {}), USER_TAG: settings.user, **process_tags()}
         results.append(job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=chosen, tags=tags))
     return _outcome(settings, results)
 
