@@ -209,12 +209,20 @@ def _stop(instance: dg.DagsterInstance, settings: Settings, children: list[subpr
     tree += [p for p in _descendants() if p not in tree]
     top = [psutil.Process(c.pid) for c in children if c.poll() is None]
     _terminate(top, timeout=max(deadline - time.monotonic() - 5, 1))
-    tree += [p for p in _descendants() if p not in tree]
+    tree += [p for p in _descendants() + _group_members() if p not in tree]
     _terminate([p for p in tree if p.is_running()], timeout=max(deadline - time.monotonic(), 1))
     for run_id in unfinished:
         run = instance.get_run_by_id(run_id)
         if run is not None and not run.is_finished:
             instance.report_run_canceled(run, message="服务停止:运行未能在时限内自行结束,其进程已被终止。")
+
+
+def _group_members() -> list[psutil.Process]:
+    """Processes of our group that lost their parent (e.g. a killed run worker's log tailers)."""
+    group = _pgid()
+    if group is None or group != os.getpid():
+        return []
+    return [p for p in psutil.process_iter() if p.pid != os.getpid() and _safe_pgid(p.pid) == group]
 
 
 def _descendants() -> list[psutil.Process]:

@@ -25,6 +25,8 @@ def run_scope(run: dg.DagsterRun) -> tuple[str, str]:
     departments = {s.name: f"{s.department}({s.name})" for s in load_layouts()}
     sources = [s for s in run.tags.get(SOURCES_TAG, "").split(",") if s]
     who = "、".join(departments.get(s, s) for s in sources) if sources else "全部部门"
+    if len(sources) >= len(departments):
+        who = "全部部门"
     start, end = run.tags.get(ASSET_PARTITION_RANGE_START_TAG), run.tags.get(ASSET_PARTITION_RANGE_END_TAG)
     if start and end:
         years = f"{start} 年度" if start == end else f"{start}–{end} 年度"
