@@ -8,7 +8,14 @@ import re
 import dagster as dg
 
 from fund_pipeline.defs.ingest import landing_key
-from fund_pipeline.defs.jobs import FISCAL_YEARS, all_years_tags, known_years, refresh_job, span_of
+from fund_pipeline.defs.jobs import (
+    FISCAL_YEARS,
+    SCHEDULED_RUN_PRIORITY,
+    all_years_tags,
+    known_years,
+    refresh_job,
+    span_of,
+)
 from fund_pipeline.defs.resources import FundPipelineResource
 from fund_pipeline.sources.reader import file_sha256, find_files
 from fund_pipeline.sources.spec import load_layouts
@@ -26,8 +33,8 @@ def build_schedules(fiscal_years: tuple[str, ...], monthly_cron: str = "0 2 1 * 
         run_key = context.scheduled_execution_time.strftime("monthly-%Y-%m")
         years = _years(context, fiscal_years)
         if not years:
-            return dg.RunRequest(run_key=run_key, asset_selection=_landing_keys())
-        return dg.RunRequest(run_key=run_key, tags=all_years_tags(years))
+            return dg.RunRequest(run_key=run_key, asset_selection=_landing_keys(), tags=SCHEDULED_RUN_PRIORITY)
+        return dg.RunRequest(run_key=run_key, tags={**all_years_tags(years), **SCHEDULED_RUN_PRIORITY})
 
     @dg.schedule(job=refresh_job, cron_schedule="0 3 20 1 *", execution_timezone=TIMEZONE,
                  default_status=dg.DefaultScheduleStatus.RUNNING)
@@ -39,7 +46,8 @@ def build_schedules(fiscal_years: tuple[str, ...], monthly_cron: str = "0 2 1 * 
         if closed not in known:
             return dg.SkipReason(f"no data for fiscal year {closed} has arrived")
         return dg.RunRequest(run_key=f"close-{closed}",
-                             tags={"fund_pipeline/closes_fiscal_year": closed, **all_years_tags([closed])})
+                             tags={"fund_pipeline/closes_fiscal_year": closed, **all_years_tags([closed]),
+                                   **SCHEDULED_RUN_PRIORITY})
 
     return [monthly_refresh, year_end_close]
 

@@ -15,6 +15,9 @@ refresh_job = dg.define_asset_job(
     tags=RETRY_TAGS,  # a scheduled or sensor run whose process died is re-run (twice at most) by the daemon
 )
 
+# In the run queue a department's correction (the inbox sensor) goes ahead of a scheduled whole refresh.
+SCHEDULED_RUN_PRIORITY = {"dagster/priority": "-1"}
+
 
 FISCAL_YEARS = dg.DynamicPartitionsDefinition(name="fiscal_year")
 
