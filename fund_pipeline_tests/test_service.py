@@ -210,7 +210,6 @@ def test_the_inbox_sensor_runs_the_whole_county_on_its_first_look(service):
         return runs and runs[-1].is_finished and runs[-1]
     run = service.wait("the inbox sensor's first run to finish", first_run)
     assert run.status == dg.DagsterRunStatus.SUCCESS
-    assert (run.tags[RANGE_START], run.tags[RANGE_END]) == ("2015", "2017")
 
 
 def test_a_second_serve_on_the_same_instance_refuses_to_start(service):
