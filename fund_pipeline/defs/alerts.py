@@ -46,7 +46,7 @@ def _started_by(run: dg.DagsterRun) -> str:
 
 
 def failure_notice(run: dg.DagsterRun, step_failures: list[dg.DagsterEvent], run_failure: dg.DagsterEvent | None,
-                   link: str) -> Notice:
+                   link: str, crash: str | None = None) -> Notice:
     who, years = run_scope(run)
     lines = [f"运行编号:{run.run_id}", f"作业:{run.job_name}({_started_by(run)})",
              f"部门:{who}", f"财政年度:{years}"]
@@ -57,7 +57,9 @@ def failure_notice(run: dg.DagsterRun, step_failures: list[dg.DagsterEvent], run
             lines.append(f"  原因:{_root_cause(error)}")
     if not step_failures:
         lines.append("失败步骤:无(运行进程中断或未能启动)")
-        if run_failure is not None and run_failure.message:
+        if crash:
+            lines.append(f"  原因:{crash}")
+        elif run_failure is not None and run_failure.message:
             lines.append(f"  原因:{run_failure.message.strip()}")
     retries, attempt = int(run.tags.get(MAX_RETRIES_TAG, "0")), int(run.tags.get(RETRY_NUMBER_TAG, "0"))
     if step_failures:
@@ -88,6 +90,14 @@ def _root_cause(error) -> str:
     return error.message.strip().splitlines()[0] if error.message.strip() else error.cls_name or "未知错误"
 
 
+def crash_explanation(instance: dg.DagsterInstance, run_id: str) -> str | None:
+    """What Dagster recorded about a run process that died (e.g. 'terminated by signal 9 (SIGKILL)')."""
+    for entry in reversed(instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)):
+        if entry.message and entry.message.startswith("Run execution process"):
+            return entry.message.strip()
+    return None
+
+
 def failed_error_checks(instance: dg.DagsterInstance, run_id: str) -> tuple[list[str], dict[str, str]]:
     """The error-severity asset checks a run failed, and the report it wrote (kind -> path)."""
     failed, reports = [], {}
@@ -116,7 +126,8 @@ def build_alert_sensors(settings: Settings) -> list[dg.SensorDefinition]:
         """Writes a notice (what failed, in which step, for which department and year, the link to the run)
         into reports/通知/ and emails it when SMTP settings are given."""
         run = context.dagster_run
-        notice = failure_notice(run, context.get_step_failure_events(), context.failure_event, run_link(run.run_id))
+        notice = failure_notice(run, context.get_step_failure_events(), context.failure_event, run_link(run.run_id),
+                                crash_explanation(context.instance, run.run_id))
         path, problem = deliver(settings.reports_dir, service.smtp, notice)
         context.log.info(f"failure notice for run {run.run_id}: {path}" + (f" ({problem})" if problem else ""))
 
