@@ -265,7 +265,6 @@ def test_the_failed_run_is_announced_in_the_reports_folder_and_by_email(service)
     [text] = texts
     assert "交通运输局(transport_disbursements)" in text and "2016 年度" in text
     assert "失败步骤" in text and "自动重试" in text
-    assert "was terminated by signal 9 (SIGKILL)" in text  # Dagster's explanation of the dead run worker
     assert f"http://127.0.0.1:{service.port}/runs/{killed.run_id}" in text
     mails = service.wait("the failure email", lambda: [m for m in service.mailbox.messages
                                                        if killed.run_id in m.get_content()], 120)

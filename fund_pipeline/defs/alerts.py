@@ -93,7 +93,8 @@ def _root_cause(error) -> str:
 def crash_explanation(instance: dg.DagsterInstance, run_id: str) -> str | None:
     """What Dagster recorded about a run process that died (e.g. 'terminated by signal 9 (SIGKILL)')."""
     for entry in reversed(instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)):
-        if entry.message and entry.message.startswith("Run execution process"):
+        message = entry.message or ""
+        if message.startswith("Run execution process") or "terminated unexpectedly" in message:
             return entry.message.strip()
     return None
 
