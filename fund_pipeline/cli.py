@@ -62,20 +62,10 @@ def _run(args) -> int:
 
 
 def _serve(args) -> int:
-    """The webserver and the daemon for the bureau, as two processes sharing DAGSTER_HOME's instance."""
-    import subprocess
+    """The webserver and the daemon for the bureau, as one service on DAGSTER_HOME's instance."""
+    from fund_pipeline.service import serve
 
-    from fund_pipeline.settings import PROJECT_ROOT, dagster_instance
-
-    dagster_instance(Settings.from_env())  # makes DAGSTER_HOME and its dagster.yaml when missing
-    workspace = str(PROJECT_ROOT / "workspace.yaml")
-    bin_dir = Path(sys.prefix) / "bin"
-    daemon = subprocess.Popen([str(bin_dir / "dagster-daemon"), "run", "-w", workspace])
-    try:
-        return subprocess.call([str(bin_dir / "dagster-webserver"), "-w", workspace, "-h", args.host, "-p", str(args.port)])
-    finally:
-        daemon.terminate()
-        daemon.wait(timeout=30)
+    return serve(Settings.from_env(), host=args.host, port=args.port)
 
 
 def _validate(args) -> int:

@@ -31,6 +31,7 @@ class Settings:
     auditor_role: str = "fund_auditor"
     viewer_role: str = "fund_viewer"
     writer_password: str = field(default="", repr=False, compare=False)  # set on the writer role by `db roles`
+    service: ServiceSettings = field(default_factory=lambda: ServiceSettings())  # serve, schedules, notices
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -51,6 +52,7 @@ class Settings:
             auditor_role=env.get("FUND_PIPELINE_AUDITOR_ROLE", "fund_auditor"),
             viewer_role=env.get("FUND_PIPELINE_VIEWER_ROLE", "fund_viewer"),
             writer_password=_secret(env, "FUND_PIPELINE_WRITER_PASSWORD"),
+            service=ServiceSettings.from_env(env),
         )
 
     def with_overrides(self, **changes) -> Settings:
@@ -108,6 +110,61 @@ def _without_password(url: str) -> tuple[str, str]:
     return parsed._replace(password=None).render_as_string(hide_password=False), str(parsed.password)
 
 
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where failure notices are emailed (FUND_PIPELINE_SMTP_*); the password from the environment or a file."""
+
+    host: str
+    port: int
+    sender: str
+    recipients: tuple[str, ...]
+    user: str = ""
+    password: str = field(default="", repr=False)
+    security: str = "none"  # "starttls", "ssl" or "none"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> SmtpSettings | None:
+        if not env.get("FUND_PIPELINE_SMTP_HOST") or not env.get("FUND_PIPELINE_SMTP_TO"):
+            return None
+        port = int(env.get("FUND_PIPELINE_SMTP_PORT", "25"))
+        password = _secret(env, "FUND_PIPELINE_SMTP_PASSWORD")
+        default_security = {465: "ssl", 587: "starttls"}.get(port, "none")
+        return cls(host=env["FUND_PIPELINE_SMTP_HOST"], port=port,
+                   sender=env.get("FUND_PIPELINE_SMTP_FROM", f"fund-pipeline@{env['FUND_PIPELINE_SMTP_HOST']}"),
+                   recipients=tuple(a.strip() for a in env["FUND_PIPELINE_SMTP_TO"].split(",") if a.strip()),
+                   user=env.get("FUND_PIPELINE_SMTP_USER", ""), password=password,
+                   security=env.get("FUND_PIPELINE_SMTP_SECURITY", default_security))
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """Unattended operation: the schedules' cron, the inbox sensor's interval, where the UI is (for links in
+    notices), the instance's PostgreSQL storage, and SMTP for notices."""
+
+    monthly_cron: str = "0 2 1 * *"
+    inbox_interval_seconds: int = 60
+    webserver_url: str = ""  # the UI's address as users reach it; `serve` passes its own when unset
+    dagster_pg_url: str = field(default="", repr=False)  # DAGSTER_PG_URL: the instance's storage when set
+    smtp: SmtpSettings | None = None
+    stop_timeout_seconds: int = 30
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> ServiceSettings:
+        return cls(
+            monthly_cron=env.get("FUND_PIPELINE_MONTHLY_CRON", cls.monthly_cron),
+            inbox_interval_seconds=int(env.get("FUND_PIPELINE_INBOX_INTERVAL", cls.inbox_interval_seconds)),
+            webserver_url=env.get("FUND_PIPELINE_WEBSERVER_URL", "").rstrip("/"),
+            dagster_pg_url=env.get("DAGSTER_PG_URL", ""),
+            smtp=SmtpSettings.from_env(env),
+            stop_timeout_seconds=int(env.get("FUND_PIPELINE_STOP_TIMEOUT", cls.stop_timeout_seconds)),
+        )
+
+
+def child_environment(**changes: str) -> dict[str, str]:
+    """The environment for the service's child processes (daemon, webserver): this one plus `changes`."""
+    return {**os.environ, **changes}
+
+
 def _os_user() -> str:
     import getpass
 
@@ -141,5 +198,7 @@ def dagster_instance(settings: Settings):
     Path(home).mkdir(parents=True, exist_ok=True)
     config = Path(home) / "dagster.yaml"
     if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+        from fund_pipeline.instance_config import instance_yaml
+
+        config.write_text(instance_yaml(settings), encoding="utf-8")
     return dg.DagsterInstance.get()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from fund_pipeline.configuration import activate
+from fund_pipeline.defs.alerts import build_alert_sensors
 from fund_pipeline.defs.audit import audit_report, policy_measures, validation_findings
 from fund_pipeline.defs.automation import build_schedules, build_sensors
 from fund_pipeline.defs.dbt import build_dbt_assets, dbt_resource
@@ -22,8 +23,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         assets=[*ingest_assets(), *clean_assets(fiscal_year_partitions(settings)), build_dbt_assets(), policy_measures,
                 validation_findings, audit_report],
         jobs=[refresh_job],
-        schedules=build_schedules(settings.fiscal_years),
-        sensors=build_sensors(settings.fiscal_years),
+        schedules=build_schedules(settings.fiscal_years, settings.service.monthly_cron),
+        sensors=[*build_sensors(settings.fiscal_years, settings.service.inbox_interval_seconds),
+                 *build_alert_sensors(settings)],
         resources={"fund": FundPipelineResource.from_settings(settings), "dbt": dbt_resource()},
         executor=executor_for(settings),
     )

@@ -8,7 +8,14 @@ import re
 import dagster as dg
 
 from fund_pipeline.defs.ingest import landing_key
-from fund_pipeline.defs.jobs import FISCAL_YEARS, all_years_tags, known_years, refresh_job, span_of
+from fund_pipeline.defs.jobs import (
+    FISCAL_YEARS,
+    SCHEDULED_RUN_PRIORITY,
+    all_years_tags,
+    known_years,
+    refresh_job,
+    span_of,
+)
 from fund_pipeline.defs.resources import FundPipelineResource
 from fund_pipeline.pipeline.fingerprints import FINGERPRINTS_METADATA_KEY, source_fingerprints
 from fund_pipeline.sources.spec import load_layouts
@@ -16,8 +23,8 @@ from fund_pipeline.sources.spec import load_layouts
 TIMEZONE = "Asia/Shanghai"
 SOURCE_TAG = "fund_pipeline/sources"
 
-def build_schedules(fiscal_years: tuple[str, ...]) -> list[dg.ScheduleDefinition]:
-    @dg.schedule(job=refresh_job, cron_schedule="0 2 1 * *", execution_timezone=TIMEZONE,
+def build_schedules(fiscal_years: tuple[str, ...], monthly_cron: str = "0 2 1 * *") -> list[dg.ScheduleDefinition]:
+    @dg.schedule(job=refresh_job, cron_schedule=monthly_cron, execution_timezone=TIMEZONE,
                  default_status=dg.DefaultScheduleStatus.RUNNING,
                  description="每月1日02:00(北京时间):读取各部门最新报表,全部财政年度一次运行,生成新的审计报告。\n\n"
                              "02:00 on the 1st of every month: every department's latest spreadsheets, every "
@@ -29,8 +36,8 @@ def build_schedules(fiscal_years: tuple[str, ...]) -> list[dg.ScheduleDefinition
         run_key = context.scheduled_execution_time.strftime("monthly-%Y-%m")
         years = _years(context, fiscal_years)
         if not years:
-            return dg.RunRequest(run_key=run_key, asset_selection=_landing_keys())
-        return dg.RunRequest(run_key=run_key, tags=all_years_tags(years))
+            return dg.RunRequest(run_key=run_key, asset_selection=_landing_keys(), tags=SCHEDULED_RUN_PRIORITY)
+        return dg.RunRequest(run_key=run_key, tags={**all_years_tags(years), **SCHEDULED_RUN_PRIORITY})
 
     @dg.schedule(job=refresh_job, cron_schedule="0 3 20 1 *", execution_timezone=TIMEZONE,
                  default_status=dg.DefaultScheduleStatus.RUNNING,
@@ -46,7 +53,8 @@ def build_schedules(fiscal_years: tuple[str, ...]) -> list[dg.ScheduleDefinition
         if closed not in known:
             return dg.SkipReason(f"no data for fiscal year {closed} has arrived")
         return dg.RunRequest(run_key=f"close-{closed}",
-                             tags={"fund_pipeline/closes_fiscal_year": closed, **all_years_tags([closed])})
+                             tags={"fund_pipeline/closes_fiscal_year": closed, **all_years_tags([closed]),
+                                   **SCHEDULED_RUN_PRIORITY})
 
     return [monthly_refresh, year_end_close]
 
@@ -122,8 +130,8 @@ INBOX_SENSOR_DESCRIPTION = (
 )
 
 
-def build_sensors(fiscal_years: tuple[str, ...]) -> list[dg.SensorDefinition]:
-    @dg.sensor(job=refresh_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+def build_sensors(fiscal_years: tuple[str, ...], interval_seconds: int = 60) -> list[dg.SensorDefinition]:
+    @dg.sensor(job=refresh_job, minimum_interval_seconds=interval_seconds, default_status=dg.DefaultSensorStatus.RUNNING,
                description=INBOX_SENSOR_DESCRIPTION)
     def inbox_sensor(context: dg.SensorEvaluationContext, fund: FundPipelineResource):
         """See INBOX_SENSOR_DESCRIPTION."""

@@ -11,6 +11,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from fund_pipeline.access.roles import keep_grants
 from fund_pipeline.defs.resources import FundPipelineResource
+from fund_pipeline.instance_config import DBT_POOL
 from fund_pipeline.settings import DBT_PROJECT_DIR
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -46,7 +47,8 @@ class FundDbtTranslator(DagsterDbtTranslator):
 def build_dbt_assets() -> dg.AssetsDefinition:
     ensure_manifest()
 
-    @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=FundDbtTranslator())
+    @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=FundDbtTranslator(),
+                pool=DBT_POOL)  # one dbt build at a time across runs
     def fund_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, fund: FundPipelineResource):
         """Staging views over the clean tables, the integrated-spending intermediate, and the marts:
         fund_flow (channel -> project -> village -> household), county_year_measures, channel_summary,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from fund_pipeline.instance_config import RETRY_TAGS
 from fund_pipeline.settings import Settings
 
 refresh_job = dg.define_asset_job(
@@ -12,7 +13,11 @@ refresh_job = dg.define_asset_job(
     selection=dg.AssetSelection.all(),
     description="全县刷新:读取各部门报表,校验、发布,构建数据集市并生成审计报告。\n\n"
                 "Read every department's spreadsheets, validate, publish, build the marts and the auditors' report.",
+    tags=RETRY_TAGS,  # a scheduled or sensor run whose process died is re-run (twice at most) by the daemon
 )
+
+# In the run queue a department's correction (the inbox sensor) goes ahead of a scheduled whole refresh.
+SCHEDULED_RUN_PRIORITY = {"dagster/priority": "-1"}
 
 
 FISCAL_YEARS = dg.DynamicPartitionsDefinition(name="fiscal_year")

@@ -8,6 +8,7 @@ import pandas as pd
 
 from fund_pipeline.defs.ingest import landing_key
 from fund_pipeline.defs.resources import FundPipelineResource
+from fund_pipeline.instance_config import publish_pool
 from fund_pipeline.pipeline.accounting import SET_ASIDE_TABLE, money_field, recount
 from fund_pipeline.pipeline.findings import replace_findings, years_condition
 from fund_pipeline.pipeline.publish import validate_and_split
@@ -116,6 +117,7 @@ def build_clean_asset(entity: str, specs: list[SourceSpec],
         kinds={"great_expectations", "python"},
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run() if partitions else None,
+        pool=publish_pool(entity),  # one run at a time publishes an entity (Dagster's pool, backing the lock)
         check_specs=[dg.AssetCheckSpec("rows_reconcile", asset=key,
                                        description="Per source, file and year: rows and money landed = published + quarantined + set aside.")],
     )

@@ -53,6 +53,7 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
 
     from fund_pipeline.defs.assemble import build_definitions
     from fund_pipeline.defs.jobs import all_years_tags, known_years, register_years, span_of
+    from fund_pipeline.recovery import fail_dead_cli_runs, process_tags
     from fund_pipeline.sources.reader import years_in_inbox
     from fund_pipeline.sources.spec import load_layouts
 
@@ -64,6 +65,7 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
         job = job.with_logger_defs({"console": colored_console_logger, "progress": progress_logger(started, sys.stdout)})
         run_config = {"loggers": {"progress": {}, **({"console": {"config": {"log_level": "DEBUG"}}} if verbose else {})}}
     instance = instance or dagster_instance(settings)
+    fail_dead_cli_runs(instance)  # a killed earlier run would stay STARTED and hold its pool slots
     before = findings_snapshot(settings.warehouse_url)
     graph = defs.resolve_asset_graph()
     keys = set(selection.resolve(graph)) if selection is not None else set(graph.get_all_asset_keys())
@@ -75,7 +77,7 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
     with _quiet(progress and not verbose):
         if not known_years(instance) and landing:  # nothing says which years yet: land first, which registers them
             results.append(job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=landing,
-                                                  tags={USER_TAG: settings.user}, run_config=run_config))
+                                                  tags={USER_TAG: settings.user, **process_tags()}, run_config=run_config))
             keys = keys - set(landing)
         registered = known_years(instance)
         wanted = [str(y) for y in years] if years else registered
@@ -86,7 +88,7 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
         chosen = sorted(k for k in keys if graph.get(k).is_materializable
                         and (span or graph.get(k).partitions_def is None))
         if chosen:
-            tags = {**(all_years_tags(span) if span else {}), USER_TAG: settings.user}
+            tags = {**(all_years_tags(span) if span else {}), USER_TAG: settings.user, **process_tags()}
             results.append(job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=chosen,
                                                   tags=tags, run_config=run_config))
     outcome = _outcome(settings, results)
