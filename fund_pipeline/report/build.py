@@ -69,7 +69,12 @@ def _titles(report: ReportInput) -> dict[str, str]:
 
 
 def findings_view(report: ReportInput) -> pd.DataFrame:
-    view = reader_findings(report.findings, report.dispositions, _titles(report))
+    findings = report.findings
+    if {"run_id", "status"} <= set(findings.columns):
+        # A slice this run did not re-check keeps its findings; they are not new to this run's readers.
+        earlier = (findings["status"] == NEW) & (findings["run_id"] != report.run_id)
+        findings = findings.assign(status=findings["status"].mask(earlier, PERSISTING))
+    view = reader_findings(findings, report.dispositions, _titles(report))
     order = {"error": 0, "错误": 0}
     return view.assign(_sev=view["severity"].map(order).fillna(1), _new=(view["status"] != NEW).astype(int)).sort_values(
         ["rule_id", "_sev", "_new", "department", "file_name", "row_number"], kind="stable", na_position="last"
@@ -112,8 +117,10 @@ def rule_summary_table(report: ReportInput, view: pd.DataFrame, resolved: pd.Dat
             "结论": "通过" if bool(s.passed) else "不通过", "问题数": int(s.findings),
             "新增": int(new.get(s.rule_id, 0)), "本次已整改": int(gone.get(s.rule_id, 0)),
         })
-    return pd.DataFrame(rows, columns=["规则编号", "规则名称", "政策条款", "严重程度", "层级", "标准", "实测值", "结论",
-                                       "问题数", "新增", "本次已整改"])
+    table = pd.DataFrame(rows, columns=["规则编号", "规则名称", "政策条款", "严重程度", "层级", "标准", "实测值", "结论",
+                                        "问题数", "新增", "本次已整改"])
+    order = table.assign(_passed=table["结论"] == "通过", _warning=table["严重程度"] != "错误")
+    return order.sort_values(["_passed", "_warning"], kind="stable").drop(columns=["_passed", "_warning"]).reset_index(drop=True)
 
 
 def glossary_table() -> pd.DataFrame:

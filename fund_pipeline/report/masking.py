@@ -14,13 +14,13 @@ import pandas as pd
 _FULL_WIDTH = str.maketrans("０１２３４５６７８９", "0123456789")
 _SEPARATOR = r"[ \u00a0\u3000\-]"
 # 15 to 22 digits (the last may be the ID's check character X), optionally in separated groups.
-_DIGIT_RUN = re.compile(rf"(?<![\dA-Za-z])\d(?:{_SEPARATOR}?\d){{13,20}}{_SEPARATOR}?[\dXx](?![\dA-Za-z])")
+_DIGIT_RUN = re.compile(rf"(?<![\dA-Za-z])(?P<run>\d(?:{_SEPARATOR}?\d){{13,20}}{_SEPARATOR}?[\dXx])(?:\.0+)?(?![\dA-Za-z])")
 # A float's scientific notation of a 15-22 digit number: keep the first four digits only.
 _SCIENTIFIC = re.compile(r"(?<![\dA-Za-z])(\d)\.(\d{3})\d*[eE]\+?(1[4-9]|2[0-1])(?!\d)")
 
 
 def _mask_run(match: re.Match) -> str:
-    digits = re.sub(r"[^\dXx]", "", match.group(0))
+    digits = re.sub(r"[^\dXx]", "", match.group("run"))
     if not 15 <= len(digits) <= 22:
         return match.group(0)
     return digits[:4] + "*" * (len(digits) - 8) + digits[-4:]
