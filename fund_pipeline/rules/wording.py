@@ -109,6 +109,9 @@ def target_info(target: str | None) -> dict:
 
 def threshold_sentence(rule: Rule) -> str:
     """The rule's thresholds in words, by year where they change (for the summary and the glossary)."""
+    given = (wording().get("rules", {}).get(rule.id) or {}).get("standard")
+    if given or not rule.checks:
+        return given or ""
     sentences = []
     for index, check in enumerate(rule.checks):
         params = {k: rule.thresholds.get(v[1:], v) if isinstance(v, str) and v.startswith("$") else v
@@ -128,4 +131,4 @@ def threshold_sentence(rule: Rule) -> str:
             text += f";{year}年起" + ";".join(dict.fromkeys(s for s in params_by_check if "{" not in s))
         if changes.get("severity") == "error":
             text += f";{year}年起未达到为错误"
-    return text or rule.message
+    return text
