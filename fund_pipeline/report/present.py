@@ -95,11 +95,6 @@ def column_header(source: str | None, column_name: str | None) -> tuple[str, str
     return header, unit
 
 
-def _plain_number(value: float) -> str:
-    text = f"{value:.6f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
-
-
 def value_as_typed(values: pd.Series, units: pd.Series) -> pd.Series:
     """Values in the sheet's own unit (yuan back to 万元 where the sheet is in 万元), dates without time."""
     text = values.astype("string")
@@ -107,8 +102,27 @@ def value_as_typed(values: pd.Series, units: pd.Series) -> pd.Series:
     factor = units.map(UNIT_FACTORS)
     money = numbers.notna() & factor.notna()
     out = text.copy()
-    out[money] = (numbers[money] / factor[money]).map(_plain_number)
+    shown = (numbers[money] / factor[money]).round(6)
+    out[money] = shown.astype(str).str.replace(r"\.0$", "", regex=True).replace("-0", "0")
     out = out.str.replace(r"^(\d{4}-\d{2}-\d{2})[ T]00:00:00$", r"\1", regex=True)
+    return out
+
+
+def _with_names(out: pd.DataFrame) -> pd.DataFrame:
+    """Department, source title, sheet header and unit, looked up once per distinct combination
+    (a county-year has hundreds of thousands of findings but a few hundred combinations)."""
+    keys = ["source", "target", "department", "column_name"]
+    combos = out[keys].astype(object).where(out[keys].notna(), None).drop_duplicates()
+    names = pd.DataFrame([{
+        **dict(zip(keys, combo, strict=True)),
+        "_department": department_of(combo[0], combo[1], combo[2]), "source_title": source_title(combo[0], combo[1]),
+        "column_header": column_header(combo[0], combo[3])[0], "_unit": column_header(combo[0], combo[3])[1],
+    } for combo in combos.itertuples(index=False)], columns=[*keys, "_department", "source_title", "column_header",
+                                                              "_unit"])
+    lookup = out[keys].astype(object).where(out[keys].notna(), "\x00").merge(
+        names.astype({k: object for k in keys}).fillna({k: "\x00" for k in keys}), how="left", on=keys)
+    out = out.assign(department=lookup["_department"].to_numpy(), source_title=lookup["source_title"].to_numpy(),
+                     column_header=lookup["column_header"].to_numpy(), _unit=lookup["_unit"].to_numpy())
     return out
 
 
@@ -123,16 +137,8 @@ def reader_findings(findings: pd.DataFrame, dispositions: pd.DataFrame | None = 
             out[column] = pd.NA
     out["status"] = out["status"].fillna("新增")
     out["title"] = out["rule_id"].map(titles or {}).fillna("")
-    out["department"] = [department_of(s, t, d) for s, t, d in
-                         zip(out["source"].astype(object), out["target"].astype(object), out["department"].astype(object),
-                             strict=True)]
-    out["source_title"] = [source_title(s, t) for s, t in zip(out["source"].astype(object), out["target"].astype(object),
-                                                              strict=True)]
-    headers = [column_header(s, c) for s, c in zip(out["source"].astype(object), out["column_name"].astype(object),
-                                                   strict=True)]
-    out["column_header"] = [h for h, _ in headers]
-    units = pd.Series([u for _, u in headers], index=out.index, dtype=object)
-    out["value_shown"] = value_as_typed(out["value"], units)
+    out = _with_names(out)
+    out["value_shown"] = value_as_typed(out["value"], out.pop("_unit"))
     out["file_name"] = out["source_file"].astype("string").str.rsplit("/", n=1).str[-1]
     out["severity"] = out["severity"].map(SEVERITY_ZH).fillna(out["severity"])
     out["policy_clause"] = out["policy_clause"].fillna("(数据完整性)")
