@@ -249,10 +249,16 @@ class _Sheets:
 FINDING_KINDS = {"行号": "count", "年度": "text"}
 
 
+# The findings sheet: what an auditor works with first (and what is printed), then the rest.
+PRINTED_FINDING_COLUMNS = ["问题编号", "状态", "规则编号", "部门", "文件", "工作表", "行号", "列", "原值", "应为", "年度",
+                           "处置", "处置说明"]
+
+
 def _finding_sheet_frame(view: pd.DataFrame) -> pd.DataFrame:
     frame = view.rename(columns=READER_COLUMNS)
     frame["年度"] = frame["年度"].astype("string")
-    return frame
+    rest = [c for c in frame.columns if c not in PRINTED_FINDING_COLUMNS]
+    return frame[PRINTED_FINDING_COLUMNS + rest]
 
 
 def safe_csv_cell(value) -> str:
@@ -286,12 +292,14 @@ def write_excel(report: ReportInput, path: Path, view: pd.DataFrame | None = Non
                  title=f"按部门汇总(运行 {report.run_id[:8]},{report.generated_at:%Y-%m-%d %H:%M})")
     sheets.table("规则汇总", rule_summary_table(report, view, resolved), {c: "count" for c in ("问题数", "新增", "本次已整改")})
     truncated = len(view) > EXCEL_MAX_ROWS
-    findings_sheet = sheets.table("问题明细", _finding_sheet_frame(view.head(EXCEL_MAX_ROWS)), FINDING_KINDS)
-    dispose_column = list(READER_COLUMNS.values()).index("处置")
+    findings_sheet = sheets.table("问题明细", _finding_sheet_frame(view.head(EXCEL_MAX_ROWS)), FINDING_KINDS, max_width=32)
+    findings_sheet.print_area(0, 0, max(min(len(view), EXCEL_MAX_ROWS), 1), len(PRINTED_FINDING_COLUMNS) - 1)
+    dispose_column = PRINTED_FINDING_COLUMNS.index("处置")
     findings_sheet.data_validation(1, dispose_column, max(len(view), 1) + 200, dispose_column,
                                    {"validate": "list", "source": list(DISPOSITIONS), "ignore_blank": True})
-    sheets.table("本次变化", _finding_sheet_frame(changes), FINDING_KINDS,
-                 title=f"与上次运行相比:新增 {int((view['status'] == NEW).sum())} 条,已整改 {len(resolved)} 条")
+    changes_sheet = sheets.table("本次变化", _finding_sheet_frame(changes), FINDING_KINDS, max_width=32,
+                                 title=f"与上次运行相比:新增 {int((view['status'] == NEW).sum())} 条,已整改 {len(resolved)} 条")
+    changes_sheet.print_area(0, 0, max(len(changes), 1) + 1, len(PRINTED_FINDING_COLUMNS) - 1)
     measures = measures_table(report)
     share = measures["阈值"].map(_is_share) if len(measures) else pd.Series(dtype=bool)
     ws = sheets.table("县级指标", measures, {"年度": "count"})
