@@ -345,34 +345,74 @@ def _charts(report: ReportInput) -> list[dict]:
     return charts
 
 
-def _format_measure(value, threshold) -> str:
+def _format_measure(value, threshold, count: bool = False) -> str:
     if value is None or pd.isna(value):
         return "无数据"
+    if count:
+        return f"{float(value):,.0f}"
     return f"{float(value):.2%}" if _is_share(threshold) else f"{float(value):,.2f}"
 
 
-def _drilldowns(report: ReportInput) -> list[dict]:
-    """Each county-year measure by year, with the departments and the rows behind it."""
-    items = []
+def _is_count(measure: str) -> bool:
+    return measure.endswith(("households", "_count"))
+
+
+def _money(value) -> str:
+    return "—" if value is None or pd.isna(value) else f"{float(value):,.2f}"
+
+
+def _parts(report: ReportInput, measure: str, year: int) -> list[dict]:
+    """The departments (or implementing units) behind one share in one year, each with its rows."""
     b, rows = report.breakdown, report.breakdown_rows
-    for m in report.measures.sort_values(["rule_id", "measure", "fiscal_year"]).itertuples(index=False):
-        parts = b[(b["measure"] == m.measure) & (b["fiscal_year"] == m.fiscal_year)] if len(b) else b
-        departments = []
-        for p in parts.sort_values("total", ascending=False).itertuples(index=False) if len(parts) else []:
-            behind = rows[(rows["measure"] == m.measure) & (rows["fiscal_year"] == m.fiscal_year)
-                          & (rows["department"] == p.department)] if len(rows) else rows
-            departments.append({
-                "department": p.department, "total": f"{p.total:,.2f}", "part": f"{p.part:,.2f}",
-                "share": f"{p.part / p.total:.2%}" if p.total else "—",
-                "rows": [{"file": str(r.source_file).rsplit("/", 1)[-1], "sheet": r.sheet,
-                          "row": "" if pd.isna(r.row_number) else int(r.row_number),
-                          "item": "" if pd.isna(r.item) else str(r.item), "amount": f"{r.amount:,.2f}",
-                          "counted": "是" if r.counted else "否"} for r in behind.itertuples(index=False)],
-            })
-        items.append({"year": int(m.fiscal_year), "rule_id": m.rule_id,
-                      "measure": MEASURE_LABELS.get(m.measure, column_label(m.measure)),
-                      "value": _format_measure(m.value, m.threshold), "threshold": _format_measure(m.threshold, m.threshold),
-                      "passed": bool(m.passed), "departments": departments})
+    if b.empty:
+        return []
+    parts = b[(b["measure"] == measure) & (b["fiscal_year"] == year)].sort_values("total", ascending=False)
+    out = []
+    for p in parts.itertuples(index=False):
+        behind = rows[(rows["measure"] == measure) & (rows["fiscal_year"] == year) & (rows["department"] == p.department)] \
+            if len(rows) else rows
+        out.append({
+            "department": p.department, "total": _money(p.total), "part": _money(p.part),
+            "share": f"{p.part / p.total:.2%}" if pd.notna(p.total) and p.total else "—",
+            "rows": [{"file": str(r.source_file).rsplit("/", 1)[-1], "sheet": r.sheet,
+                      "row": "" if pd.isna(r.row_number) else int(r.row_number),
+                      "item": "" if pd.isna(r.item) else str(r.item), "amount": _money(r.amount),
+                      "counted": "是" if r.counted else "否"} for r in behind.itertuples(index=False)],
+        })
+    return out
+
+
+def _measure_rows(report: ReportInput) -> tuple[list[int], list[dict]]:
+    """Every county-year measure as one row with a cell per year (compact table)."""
+    m = report.measures
+    if m.empty:
+        return [], []
+    years = sorted(int(y) for y in m["fiscal_year"].unique())
+    rows = []
+    for (rule_id, measure), group in m.groupby(["rule_id", "measure"], sort=False):
+        threshold = group["threshold"].iloc[0]
+        by_year = {int(r.fiscal_year): r for r in group.itertuples(index=False)}
+        rows.append({"rule_id": rule_id, "measure": MEASURE_LABELS.get(measure, column_label(measure)),
+                     "threshold": _format_measure(threshold, threshold, _is_count(measure)),
+                     "cells": [{"value": _format_measure(by_year[y].value, threshold, _is_count(measure)),
+                                "passed": bool(by_year[y].passed)}
+                               if y in by_year else {"value": "", "passed": True} for y in years]})
+    return years, rows
+
+
+def _drilldowns(report: ReportInput) -> list[dict]:
+    """Each county-year share, year by year, with the departments and rows behind it."""
+    items = []
+    m = report.measures
+    for (rule_id, measure), group in (m.groupby(["rule_id", "measure"], sort=False) if not m.empty else []):
+        threshold = group["threshold"].iloc[0]
+        if not _is_share(threshold):
+            continue
+        years = [{"year": int(r.fiscal_year), "value": _format_measure(r.value, threshold), "passed": bool(r.passed),
+                  "departments": _parts(report, measure, int(r.fiscal_year))}
+                 for r in group.sort_values("fiscal_year").itertuples(index=False)]
+        items.append({"rule_id": rule_id, "measure": MEASURE_LABELS.get(measure, column_label(measure)),
+                      "threshold": _format_measure(threshold, threshold), "years": years})
     return items
 
 
@@ -403,7 +443,9 @@ def write_html(report: ReportInput, path: Path, excel_name: str, view: pd.DataFr
     rules = rule_summary_table(report, view, resolved)
     html = template.render(
         report=report, excel_name=excel_name, charts=_charts(report), drilldowns=_drilldowns(report),
-        departments=department_summary(view, resolved).to_dict("records"), rules=rules.to_dict("records"),
+        measure_years=_measure_rows(report)[0], measure_rows=_measure_rows(report)[1],
+        departments=department_summary(view, resolved).to_dict("records"),
+        rules=rules[rules["结论"] != "通过"].to_dict("records"), passed_rules=rules[rules["结论"] == "通过"].to_dict("records"),
         groups=_groups(view, PAGE_ROWS_PER_RULE), total=len(view),
         new=view[view["status"] == NEW].astype(object).where(view[view["status"] == NEW].notna(), "").head(
             PAGE_ROWS_PER_RULE).to_dict("records"),
