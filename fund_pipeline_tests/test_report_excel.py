@@ -18,7 +18,8 @@ def test_every_sheet_is_set_up_for_work_and_print(tmp_path):
         header_row = 2 if ws.title in ("汇总", "本次变化") else 1
         assert ws.freeze_panes == f"A{header_row + 1}", ws.title
         assert ws.auto_filter.ref and ws.auto_filter.ref.startswith(f"A{header_row}"), ws.title
-        assert ws.page_setup.orientation == "landscape" and ws.page_setup.paperSize == 9, ws.title
+        wide = ws.title in ("问题明细", "本次变化")
+        assert ws.page_setup.orientation == "landscape" and ws.page_setup.paperSize == (8 if wide else 9), ws.title
         assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth in (None, 1), ws.title  # 1 is the default
         assert ws.page_setup.fitToHeight == 0, ws.title
         assert ws.print_title_rows.replace("$", "") == f"{header_row}:{header_row}", ws.title

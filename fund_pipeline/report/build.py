@@ -179,6 +179,19 @@ def _display_width(text: str) -> int:
     return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
 
 
+def _content_width(values: pd.Series, kind: str) -> int:
+    """The widest cell of a column as shown, in character widths (a CJK character counts two)."""
+    present = values.dropna()
+    if present.empty:
+        return 0
+    if kind in ("money", "count", "row", "percent") and pd.api.types.is_numeric_dtype(present):
+        biggest = float(present.abs().max())
+        return {"money": len(f"{biggest:,.2f}"), "count": len(f"{biggest:,.0f}"), "row": len(f"{biggest:.0f}")}.get(
+            kind, 8) + 2
+    text = present.astype("string")
+    return int((text.str.len() + text.str.count(r"[\u2E80-\uFFFF]")).max()) + 1
+
+
 class _Sheets:
     """Every table written the same way: values only (never formulas), widths fitted to the content,
     number formats, a frozen and filterable header, landscape A4 fitted to the page width."""
@@ -191,13 +204,14 @@ class _Sheets:
         self.formats = {"text": add({"valign": "top"}), "wrap": add({"text_wrap": True, "valign": "top"}),
                         "money": add({"num_format": "#,##0.00", "valign": "top"}),
                         "count": add({"num_format": "#,##0", "valign": "top"}),
+                        "row": add({"num_format": "0", "valign": "top"}),
                         "percent": add({"num_format": "0.00%", "valign": "top"}),
                         "fail": add({"font_color": "#C00000", "bold": True, "valign": "top"}),
                         "new": add({"font_color": "#C00000", "valign": "top"}),
                         "resolved": add({"font_color": "#2E7D32", "valign": "top"})}
 
     def table(self, name: str, frame: pd.DataFrame, kinds: dict[str, str] | None = None,
-              max_width: int = 48, title: str | None = None):
+              max_width: int = 48, title: str | None = None, caps: dict[str, int] | None = None, paper: int = 9):
         kinds = kinds or {}
         ws = self.book.add_worksheet(name)
         top = 0
@@ -206,36 +220,33 @@ class _Sheets:
             top = 1
         columns = list(frame.columns)
         ws.write_row(top, 0, columns, self.header)
-        widths = [_display_width(str(c)) + 3 for c in columns]  # room for the filter button
         values = frame.astype(object).where(frame.notna(), None)
         for c, column in enumerate(columns):
             kind = kinds.get(column, "text")
-            fmt = self.formats[kind]
+            width = max(_display_width(str(column)) + 3, _content_width(frame[column], kind))  # +3: filter button
+            cap = min(max_width, (caps or {}).get(column, max_width))
+            wrap = width > cap
+            ws.set_column(c, c, min(width, cap), self.formats["wrap"] if wrap else None)
+            fmt = self.formats["wrap"] if wrap and kind == "text" else self.formats[kind]
             for r, value in enumerate(values[column].tolist(), start=top + 1):
                 if value is None:
                     continue
-                if kind in ("money", "count", "percent") and isinstance(value, int | float):
+                if kind in ("money", "count", "percent", "row") and isinstance(value, int | float):
                     ws.write_number(r, c, float(value), fmt)
-                    shown = f"{value:,.2f}" if kind == "money" else f"{value:,.0f}" if kind == "count" else "00.00%"
                 else:
                     text = str(value)
                     cell = self.formats["fail"] if text == "不通过" else self.formats["new"] if text == NEW else \
                         self.formats["resolved"] if text == RESOLVED else fmt
                     ws.write_string(r, c, text, cell)
-                    shown = text
-                widths[c] = max(widths[c], _display_width(shown) + 1)
-        for c, width in enumerate(widths):
-            wrap = width > max_width
-            ws.set_column(c, c, min(width, max_width), self.formats["wrap"] if wrap else None)
         ws.freeze_panes(top + 1, 0)
         ws.autofilter(top, 0, top + max(len(frame), 1), max(len(columns) - 1, 0))
-        self._print_setup(ws, top)
+        self._print_setup(ws, top, paper)
         return ws
 
     @staticmethod
-    def _print_setup(ws, header_row: int):
+    def _print_setup(ws, header_row: int, paper: int = 9):
         ws.set_landscape()
-        ws.set_paper(9)  # A4
+        ws.set_paper(paper)  # 9: A4, 8: A3 (the findings, a wide table)
         ws.fit_to_pages(1, 0)  # one page wide, as many tall as needed
         ws.repeat_rows(header_row)
         ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
@@ -246,7 +257,8 @@ class _Sheets:
         self.book.close()
 
 
-FINDING_KINDS = {"行号": "count", "年度": "text"}
+FINDING_KINDS = {"行号": "row", "年度": "text"}
+FINDING_CAPS = {"文件": 24, "应为": 24, "列": 16, "原值": 20, "部门": 24, "说明": 40, "政策条款": 30}
 
 
 # The findings sheet: what an auditor works with first (and what is printed), then the rest.
@@ -292,12 +304,14 @@ def write_excel(report: ReportInput, path: Path, view: pd.DataFrame | None = Non
                  title=f"按部门汇总(运行 {report.run_id[:8]},{report.generated_at:%Y-%m-%d %H:%M})")
     sheets.table("规则汇总", rule_summary_table(report, view, resolved), {c: "count" for c in ("问题数", "新增", "本次已整改")})
     truncated = len(view) > EXCEL_MAX_ROWS
-    findings_sheet = sheets.table("问题明细", _finding_sheet_frame(view.head(EXCEL_MAX_ROWS)), FINDING_KINDS, max_width=32)
+    findings_sheet = sheets.table("问题明细", _finding_sheet_frame(view.head(EXCEL_MAX_ROWS)), FINDING_KINDS, max_width=32,
+                                  caps=FINDING_CAPS, paper=8)
     findings_sheet.print_area(0, 0, max(min(len(view), EXCEL_MAX_ROWS), 1), len(PRINTED_FINDING_COLUMNS) - 1)
     dispose_column = PRINTED_FINDING_COLUMNS.index("处置")
     findings_sheet.data_validation(1, dispose_column, max(len(view), 1) + 200, dispose_column,
                                    {"validate": "list", "source": list(DISPOSITIONS), "ignore_blank": True})
-    changes_sheet = sheets.table("本次变化", _finding_sheet_frame(changes), FINDING_KINDS, max_width=32,
+    changes_sheet = sheets.table("本次变化", _finding_sheet_frame(changes), FINDING_KINDS, max_width=32, caps=FINDING_CAPS,
+                                 paper=8,
                                  title=f"与上次运行相比:新增 {int((view['status'] == NEW).sum())} 条,已整改 {len(resolved)} 条")
     changes_sheet.print_area(0, 0, max(len(changes), 1) + 1, len(PRINTED_FINDING_COLUMNS) - 1)
     measures = measures_table(report)

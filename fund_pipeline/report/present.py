@@ -105,6 +105,8 @@ def value_as_typed(values: pd.Series, units: pd.Series) -> pd.Series:
     shown = (numbers[money] / factor[money]).round(6)
     out[money] = shown.astype(str).str.replace(r"\.0$", "", regex=True).replace("-0", "0")
     out = out.str.replace(r"^(\d{4}-\d{2}-\d{2})[ T]00:00:00$", r"\1", regex=True)
+    out = out.str.replace(r"^(-?\d+)\.0$", r"\1", regex=True)  # a whole number stored as a float
+    out = out.replace({"True": "是", "False": "否", "true": "是", "false": "否"})
     return out
 
 
