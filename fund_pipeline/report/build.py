@@ -221,6 +221,7 @@ class _Sheets:
         columns = list(frame.columns)
         ws.write_row(top, 0, columns, self.header)
         values = frame.astype(object).where(frame.notna(), None)
+        lines = pd.Series(1, index=frame.index)  # the rows' heights in lines, where capped columns wrap
         for c, column in enumerate(columns):
             kind = kinds.get(column, "text")
             width = max(_display_width(str(column)) + 3, _content_width(frame[column], kind))  # +3: filter button
@@ -228,6 +229,10 @@ class _Sheets:
             wrap = width > cap
             ws.set_column(c, c, min(width, cap), self.formats["wrap"] if wrap else None)
             fmt = self.formats["wrap"] if wrap and kind == "text" else self.formats[kind]
+            if wrap and kind == "text":
+                text = frame[column].astype("string").fillna("")
+                cell_width = text.str.len() + text.str.count(r"[\u2E80-\uFFFF]")
+                lines = lines.combine((cell_width // max(cap - 1, 1) + 1).astype(int), max)
             for r, value in enumerate(values[column].tolist(), start=top + 1):
                 if value is None:
                     continue
@@ -238,6 +243,9 @@ class _Sheets:
                     cell = self.formats["fail"] if text == "不通过" else self.formats["new"] if text == NEW else \
                         self.formats["resolved"] if text == RESOLVED else fmt
                     ws.write_string(r, c, text, cell)
+        for r, height in zip(range(top + 1, top + 1 + len(frame)), lines.tolist(), strict=True):
+            if height > 1:  # spreadsheet programs do not all grow a row for wrapped text themselves
+                ws.set_row(r, 15 * min(height, 8))
         ws.freeze_panes(top + 1, 0)
         ws.autofilter(top, 0, top + max(len(frame), 1), max(len(columns) - 1, 0))
         self._print_setup(ws, top, paper)
