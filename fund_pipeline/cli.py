@@ -76,7 +76,11 @@ def _findings(args) -> int:
     """An auditor's disposition of findings: by key on the command line, or a filled-in report workbook."""
     import pandas as pd
 
-    from fund_pipeline.pipeline.lifecycle import DispositionError, read_disposition_workbook, record_dispositions
+    from fund_pipeline.pipeline.lifecycle import (
+        DispositionError,
+        read_disposition_workbook,
+        record_dispositions,
+    )
     from fund_pipeline.warehouse import Warehouse
 
     settings = Settings.from_env().with_overrides(warehouse_url=args.warehouse)

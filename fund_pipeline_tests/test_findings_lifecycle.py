@@ -16,7 +16,11 @@ import pandas as pd
 import pytest
 
 from fund_pipeline.pipeline.lifecycle import (
-    DISPOSITION_FOLDER, DispositionError, latest_dispositions, read_disposition_workbook, record_dispositions,
+    DISPOSITION_FOLDER,
+    DispositionError,
+    latest_dispositions,
+    read_disposition_workbook,
+    record_dispositions,
 )
 from fund_pipeline.settings import PROJECT_ROOT, Settings
 from fund_pipeline.warehouse import Warehouse

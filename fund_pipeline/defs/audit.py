@@ -12,8 +12,8 @@ from fund_pipeline.defs.publish import clean_key, specs_by_entity
 from fund_pipeline.defs.resources import FundPipelineResource
 from fund_pipeline.pipeline.findings import current_findings, replace_findings
 from fund_pipeline.pipeline.ingest import unmatched_files
-from fund_pipeline.pipeline.summary import aggregate_measures, rule_summary
 from fund_pipeline.pipeline.lifecycle import import_disposition_folder
+from fund_pipeline.pipeline.summary import aggregate_measures, rule_summary
 from fund_pipeline.report.build import write_report
 from fund_pipeline.report.inputs import report_input
 from fund_pipeline.report.masking import mask_text

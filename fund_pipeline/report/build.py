@@ -17,7 +17,6 @@ import xlsxwriter
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from fund_pipeline.pipeline.lifecycle import DISPOSITION_FOLDER, DISPOSITIONS, NEW, PERSISTING, RESOLVED
-from fund_pipeline.report.masking import mask_text
 from fund_pipeline.report.present import READER_COLUMNS, SEVERITY_ZH, reader_findings, source_title
 from fund_pipeline.rules.catalogue import load_catalogue
 from fund_pipeline.rules.wording import column_label, explanation, level_name, threshold_sentence, wording
@@ -50,14 +49,6 @@ class ReportInput:
     dispositions: pd.DataFrame = field(default_factory=pd.DataFrame)  # latest disposition per finding_key
     breakdown: pd.DataFrame = field(default_factory=pd.DataFrame)  # fiscal_year, measure, department, total, part
     breakdown_rows: pd.DataFrame = field(default_factory=pd.DataFrame)  # the rows behind each department's part
-
-
-def masked_findings(findings: pd.DataFrame) -> pd.DataFrame:
-    out = findings.copy()
-    for column in ("value", "message", "expected"):
-        if column in out:
-            out[column] = mask_text(out[column])
-    return out
 
 
 # ---------------------------------------------------------------------------------- tables

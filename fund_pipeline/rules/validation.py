@@ -16,12 +16,12 @@ import pandas as pd
 from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.expectations.row_conditions import Column
 
+from fund_pipeline.pipeline.lifecycle import business_key
+from fund_pipeline.reference import channel_purposes
 from fund_pipeline.rules import data_docs
 from fund_pipeline.rules.catalogue import Catalogue, Check, Rule
 from fund_pipeline.rules.wording import column_label, expected_sentence
-from fund_pipeline.reference import channel_purposes
 from fund_pipeline.sources.schemas import ENTITIES
-from fund_pipeline.pipeline.lifecycle import business_key
 
 FINDING_COLUMNS = (
     "run_id", "rule_id", "severity", "level", "target", "source", "department", "source_file", "sheet",
