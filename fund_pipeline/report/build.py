@@ -141,9 +141,12 @@ def measures_table(report: ReportInput) -> pd.DataFrame:
 
 def reconciliation_table(report: ReportInput) -> pd.DataFrame:
     r = report.reconciliation.copy()
-    columns = ["数据类别", "部门", "来源", "读取行数", "发布行数", "隔离行数", "是否平衡"]
+    columns = ["数据类别", "部门", "来源", "年度", "读取行数", "发布行数", "隔离行数", "是否平衡"]
     if r.empty:
         return _empty(*columns)
+    r["年度"] = pd.to_numeric(r["fiscal_year"], errors="coerce").astype("Int64").astype("string").fillna("全部") \
+        if "fiscal_year" in r else "全部"
+    r = r.sort_values(["entity", "source", "年度"], kind="stable")
     from fund_pipeline.report.present import department_of
 
     entities = wording().get("entities", {})
