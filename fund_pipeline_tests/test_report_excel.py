@@ -57,3 +57,16 @@ def test_beyond_excels_row_limit_the_full_list_is_a_csv(tmp_path, monkeypatch):
     assert len(full) == len(report.findings) and "问题编号" in full.columns
     notes = [c.value for c in book["说明"]["B"]]
     assert any("问题明细.csv" in str(v) for v in notes)
+
+
+def test_the_page_lists_a_few_hundred_findings_per_rule_and_the_workbook_all(tmp_path):
+    report = fixed_report()
+    many = pd.concat([report.findings.iloc[[2]]] * (build.PAGE_ROWS_PER_RULE + 50), ignore_index=True)
+    many["row_number"] = range(10, 10 + len(many))
+    many["finding_key"] = [f"AMOUNT-POSITIVE-{n:012x}" for n in range(len(many))]
+    report.findings = pd.concat([report.findings, many], ignore_index=True)
+    paths = write_report(report, tmp_path)
+    html = paths["html"].read_text(encoding="utf-8")
+    assert html.count('<tr class="finding" data-department="会宁县交通运输局"') == build.PAGE_ROWS_PER_RULE
+    assert f"另有 {len(many) + 1 - build.PAGE_ROWS_PER_RULE} 条未在页面列出" in html
+    assert openpyxl.load_workbook(paths["excel"])["问题明细"].max_row == len(report.findings) + 1
