@@ -176,7 +176,8 @@ def columns_read(compiled: list[CompiledCheck]) -> list[str]:
 def run_suite(name: str, frame: pd.DataFrame, compiled: list[CompiledCheck], docs_dir: Path | None = None,
               run_name: str | None = None):
     """Validate a frame with GX; returns (compiled check, GX result) pairs in suite order.
-    With docs_dir, the run goes through a Checkpoint whose action renders GX Data Docs there."""
+    With docs_dir, the run goes through a Checkpoint and GX Data Docs are rendered there, offline and
+    from a masked, escaped copy of the result (rules/data_docs.py)."""
     context = _context()
     frame = frame[[c for c in columns_read(compiled) if c in frame.columns]]
     definition = _definition(context, name, build_suite(name, compiled))
