@@ -156,7 +156,11 @@ def test_three_runs_new_persisting_resolved_with_dispositions(sample_inbox, tmp_
     assert kept["finding_key"] in set(current["finding_key"])
     resolved = warehouse.read_table("audit", "resolved_findings", where=f"resolved_run = '{third.run_id}'")
     assert list(resolved["finding_key"]) == [fixed["finding_key"]]
-    assert (current.loc[current["source"] == "transport_disbursements", "status"] == "持续").all()
+    transport = current[current["source"] == "transport_disbursements"]
+    fresh = transport[transport["status"] == "新增"]
+    # The clerk fixed the row but not the sheet's 合计 row: that new warning is the only new finding.
+    assert set(fresh["rule_id"]) <= {"INGEST-TOTAL"} and set(fresh["source_file"]) <= {FIXED[2]}
+    assert (transport.loc[transport["rule_id"] != "INGEST-TOTAL", "status"] == "持续").all()
     page = Path(third.reports["html"]).read_text(encoding="utf-8")
     resolved_section = page[page.index('id="resolved-list"'):page.index('id="by-department"')]
     assert "AMOUNT-POSITIVE" in resolved_section and "整改中" in resolved_section
