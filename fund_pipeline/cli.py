@@ -84,8 +84,8 @@ def _findings(args) -> int:
     from fund_pipeline.warehouse import Warehouse
 
     settings = Settings.from_env().with_overrides(warehouse_url=args.warehouse)
-    warehouse = Warehouse.from_url(settings.warehouse_url)
     try:
+        warehouse = Warehouse.from_url(settings.warehouse_url)
         if args.action == "dispose":
             entries = pd.DataFrame({"finding_key": args.keys, "disposition": args.disposition, "note": args.note or ""})
             recorded = record_dispositions(warehouse, entries, settings.user, via="命令行")
@@ -97,6 +97,9 @@ def _findings(args) -> int:
                                            via=f"Excel回填:{path.name}")
     except DispositionError as error:
         print(f"未登记:{error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # an unreachable or wrong warehouse: the auditor gets one line, not a traceback
+        print(f"未登记:无法读写数据仓库({type(error).__name__}:{str(error).splitlines()[0][:200]})", file=sys.stderr)
         return 2
     print(f"已登记处置 {recorded} 条(处置人 {settings.user});下次生成的审计报告中显示。")
     return 0
