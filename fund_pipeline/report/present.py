@@ -8,7 +8,6 @@ no change here.
 from __future__ import annotations
 
 import re
-from functools import cache
 
 import pandas as pd
 
@@ -30,8 +29,8 @@ READER_COLUMNS = {
 }
 
 
-@cache
 def _layouts() -> dict[str, SourceSpec]:
+    """The layouts in force (load_layouts caches them, and a county's own configuration replaces them)."""
     try:
         return {spec.name: spec for spec in load_layouts()}
     except Exception:  # a broken layout is reported by ingestion; the report still renders
