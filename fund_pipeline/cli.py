@@ -105,8 +105,26 @@ def _findings(args) -> int:
     return 0
 
 
+def _use_county_config(argv: list[str]) -> list[str]:
+    """`--config DIR` (anywhere on the line) names the county configuration folder for this command and the
+    processes it starts, as FUND_PIPELINE_CONFIG would."""
+    import os
+
+    from fund_pipeline.configuration import activate
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    known, rest = pre.parse_known_args(argv)
+    if known.config:
+        os.environ["FUND_PIPELINE_CONFIG"] = str(Path(known.config).resolve())
+    activate(Settings.from_env().config_dir)
+    return rest
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = _use_county_config(sys.argv[1:] if argv is None else list(argv))
     parser = argparse.ArgumentParser(prog="fund-pipeline", description=__doc__)
+    parser.add_argument("--config", help="a county configuration folder (layouts/, reference/); FUND_PIPELINE_CONFIG")
     commands = parser.add_subparsers(dest="command", required=True)
 
     sample = commands.add_parser("sample", help="write the sample county's departmental spreadsheets")

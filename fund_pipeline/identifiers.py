@@ -40,8 +40,8 @@ def resident_id_status(ids: pd.Series, today: pd.Timestamp | None = None) -> pd.
     status = pd.Series(ID_FORMAT, index=ids.index, dtype="string")
     status[text.isna() | (text == "")] = ID_MISSING
     status[text.str.contains("*", regex=False).fillna(False)] = ID_MASKED
-    status[text.str.fullmatch(r"\d{15}").fillna(False)] = ID_LEGACY_15
-    well_formed = text.str.fullmatch(r"\d{17}[\dX]").fillna(False)
+    status[text.str.fullmatch(r"[0-9]{15}").fillna(False)] = ID_LEGACY_15
+    well_formed = text.str.fullmatch(r"[0-9]{17}[0-9X]").fillna(False)
     if well_formed.any():
         candidates = text[well_formed]
         births = pd.to_datetime(candidates.str.slice(6, 14), format="%Y%m%d", errors="coerce")

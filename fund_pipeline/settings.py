@@ -21,7 +21,7 @@ class Settings:
     warehouse_url: str
     reports_dir: Path
     environment: str  # "local", "ci" or "prod"
-    fiscal_years: tuple[str, ...] = ("2015", "2016", "2017")  # the fiscal-year partitions
+    fiscal_years: tuple[str, ...] = ()  # fiscal-year partitions to register up front; the data adds its own
     config_dir: Path | None = None  # a county's own layouts/ and reference/ (FUND_PIPELINE_CONFIG)
     user: str = ""  # who is acting: the proxy's authenticated user, else the OS user
 
@@ -36,7 +36,7 @@ class Settings:
             ),
             reports_dir=Path(env.get("FUND_PIPELINE_REPORTS", data_dir / "reports")).resolve(),
             environment=env.get("FUND_PIPELINE_ENV", "ci" if env.get("CI") == "true" else "local"),
-            fiscal_years=parse_years(env.get("FUND_PIPELINE_FISCAL_YEARS", "2015-2017")),
+            fiscal_years=parse_years(env.get("FUND_PIPELINE_FISCAL_YEARS", "")),
             config_dir=Path(env["FUND_PIPELINE_CONFIG"]).resolve() if env.get("FUND_PIPELINE_CONFIG") else None,
             user=env.get("FUND_PIPELINE_USER") or _os_user(),
         )

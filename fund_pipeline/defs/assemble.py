@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from fund_pipeline.configuration import activate
 from fund_pipeline.defs.audit import audit_report, policy_measures, validation_findings
 from fund_pipeline.defs.automation import build_schedules, build_sensors
 from fund_pipeline.defs.dbt import build_dbt_assets, dbt_resource
@@ -15,6 +16,7 @@ from fund_pipeline.settings import Settings
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
+    activate(settings.config_dir)
     settings.export_dbt_env()
     return dg.Definitions(
         assets=[*ingest_assets(), *clean_assets(fiscal_year_partitions(settings)), build_dbt_assets(), policy_measures,

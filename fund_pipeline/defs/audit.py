@@ -7,9 +7,14 @@ import dagster as dg
 import pandas as pd
 
 from fund_pipeline.defs.dbt import mart_key
-from fund_pipeline.defs.ingest import landing_key
-from fund_pipeline.defs.publish import clean_key, specs_by_entity
+from fund_pipeline.defs.publish import clean_key
 from fund_pipeline.defs.resources import FundPipelineResource
+from fund_pipeline.pipeline.accounting import (
+    ACCOUNTING_RULES,
+    layout_findings,
+    missing_year_findings,
+    unaccounted_findings,
+)
 from fund_pipeline.pipeline.findings import current_findings, replace_findings
 from fund_pipeline.pipeline.ingest import unmatched_files
 from fund_pipeline.pipeline.lifecycle import import_disposition_folder
@@ -20,7 +25,7 @@ from fund_pipeline.report.masking import mask_text
 from fund_pipeline.rules.catalogue import Rule, load_catalogue
 from fund_pipeline.rules.validation import evaluate
 from fund_pipeline.sources.schemas import ENTITIES
-from fund_pipeline.sources.spec import load_layouts
+from fund_pipeline.sources.spec import invalid_layouts, load_layouts
 
 FINDINGS_KEY = dg.AssetKey(["audit", "validation_findings"])
 
@@ -78,8 +83,9 @@ def _check_result(rule: Rule, row: pd.Series, examples: pd.DataFrame, severities
 
 @dg.asset(
     key=FINDINGS_KEY,
-    deps=[landing_key(s.name) for s in load_layouts()] + [clean_key(e) for e in specs_by_entity()]
-    + [dg.AssetKey(["audit", "policy_measures"])],
+    # Every entity, not just those the built-in layouts feed: a county's own layouts are known only once its
+    # configuration is active, after this module is imported.
+    deps=[clean_key(e) for e in ENTITIES] + [dg.AssetKey(["audit", "policy_measures"])],
     group_name="audit",
     kinds={"python"},
     check_specs=[dg.AssetCheckSpec(check_name(rule), asset=FINDINGS_KEY, description=f"{rule.id} {rule.title}: {rule.clause or rule.message}")
@@ -93,6 +99,10 @@ def validation_findings(context: dg.AssetExecutionContext, fund: FundPipelineRes
     warehouse, catalogue = fund.warehouse(), load_catalogue()
     stray = unmatched_files(fund.inbox_path, load_layouts(), catalogue, context.run_id)
     replace_findings(warehouse, stray, context.run_id, source="inbox", ingest=True)
+    accounted = pd.concat([unaccounted_findings(warehouse, list(load_layouts()), catalogue, context.run_id),
+                           missing_year_findings(warehouse, list(load_layouts()), catalogue, context.run_id),
+                           layout_findings(invalid_layouts(), catalogue, context.run_id)], ignore_index=True)
+    replace_findings(warehouse, accounted, context.run_id, rule_ids=ACCOUNTING_RULES)
     findings = current_findings(warehouse)
     measures = warehouse.read_table("audit", "policy_measures", where=f"run_id = '{context.run_id}'") \
         if warehouse.table_exists("audit", "policy_measures") else pd.DataFrame()

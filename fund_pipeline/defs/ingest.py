@@ -2,7 +2,9 @@
 
 
 import dagster as dg
+import pandas as pd
 
+from fund_pipeline.defs.jobs import register_years
 from fund_pipeline.defs.resources import FundPipelineResource
 from fund_pipeline.pipeline.findings import replace_findings
 from fund_pipeline.pipeline.ingest import ingest
@@ -34,12 +36,19 @@ def build_ingest_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     )
     def _ingest(context: dg.AssetExecutionContext, fund: FundPipelineResource) -> dg.MaterializeResult:
         catalogue = load_catalogue()
-        result, records = ingest(spec, fund.inbox_path, catalogue, context.run_id)
         warehouse = fund.warehouse()
+        result, records = ingest(spec, fund.inbox_path, catalogue, context.run_id,
+                                 previous=lambda files: previously_landed(warehouse, spec.name, files))
         records = conform(spec.entity, records)
         records["run_id"] = context.run_id
-        warehouse.replace_table("landing", spec.name, records)
+        warehouse.replace_tables({("landing", spec.name): records})
+        warehouse.append("audit", "file_notes", result.notes.assign(source=spec.name, run_id=context.run_id),
+                         delete_where=f"source = '{spec.name}'" if warehouse.table_exists("audit", "file_notes") else None)
         replace_findings(warehouse, result.findings, context.run_id, source=spec.name, ingest=True)
+        if "fiscal_year" in records:
+            new_years = register_years(context.instance, records["fiscal_year"].dropna().unique())
+            if new_years:
+                context.log.info(f"新的财政年度分区:{', '.join(new_years)}")
         errors = result.findings[result.findings["severity"] == "error"]
         for message in mask_text(errors["message"].head(20)):
             context.log.warning(message)
@@ -53,6 +62,16 @@ def build_ingest_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         })
 
     return _ingest
+
+
+def previously_landed(warehouse, source: str, files: list[str]) -> pd.DataFrame:
+    """With no files: which files this source landed before (source_file, file_sha256). With files: their rows."""
+    if not warehouse.table_exists("landing", source):
+        return pd.DataFrame(columns=["source_file", "file_sha256"])
+    if not files:
+        return warehouse.query(f'select distinct source_file, file_sha256 from landing."{source}"')
+    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    return warehouse.read_table("landing", source, where=f"source_file in ({listed})")
 
 
 def ingest_assets() -> list[dg.AssetsDefinition]:

@@ -8,6 +8,7 @@ import pandas as pd
 
 from fund_pipeline.defs.ingest import landing_key
 from fund_pipeline.defs.resources import FundPipelineResource
+from fund_pipeline.pipeline.accounting import SET_ASIDE_TABLE, money_field, recount
 from fund_pipeline.pipeline.findings import replace_findings, years_condition
 from fund_pipeline.pipeline.publish import validate_and_split
 from fund_pipeline.rules.catalogue import load_catalogue
@@ -58,7 +59,32 @@ def load_references(warehouse: Warehouse, upto: str | None = None) -> References
 def _landed(warehouse: Warehouse, entity: str, specs: list[SourceSpec]) -> pd.DataFrame:
     frames = [warehouse.read_table("landing", s.name) for s in specs if warehouse.table_exists("landing", s.name)]
     frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else conform(entity, empty_records(entity))
+    landed = pd.concat(frames, ignore_index=True) if frames else conform(entity, empty_records(entity))
+    if "_set_aside" not in landed:  # landed before rows could be set aside, or nothing landed
+        landed["_set_aside"] = pd.Series(pd.NA, index=landed.index, dtype="string")
+    return landed
+
+
+def _years_to_publish(context: dg.AssetExecutionContext, key: dg.AssetKey, landed: pd.DataFrame) -> list[str]:
+    """The run's fiscal years, and every landed year this asset has never published (a county's first 2018
+    ledger is published by the next run that reads it, whatever years that run was asked for)."""
+    asked = set(context.partition_keys)
+    found = {str(int(y)) for y in landed["fiscal_year"].dropna().unique()} if "fiscal_year" in landed else set()
+    published = context.instance.get_materialized_partitions(key)
+    return sorted(asked | (found - set(published)))
+
+
+def _set_aside_rows(entity: str, rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows landed but deliberately not published (e.g. a repeat of another file's row), with the reason."""
+    money = money_field(entity)
+    year = rows["fiscal_year"].astype("Int64") if "fiscal_year" in rows else pd.Series(pd.NA, index=rows.index, dtype="Int64")
+    return pd.DataFrame({
+        "entity": entity, "source": rows["source"].astype("string"), "department": rows["department"].astype("string"),
+        "source_file": rows["source_file"].astype("string"), "sheet": rows["sheet"].astype("string"),
+        "row_number": rows["row_number"].astype("Int64"), "row_key": rows["row_key"].astype("string"),
+        "fiscal_year": year, "amount": rows[money].astype(float) if money else 0.0,
+        "reason_rule": rows["_set_aside"].astype("string"),
+    }, index=rows.index).reset_index(drop=True)
 
 
 def yearly(entity: str) -> bool:
@@ -89,31 +115,36 @@ def build_clean_asset(entity: str, specs: list[SourceSpec],
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run() if partitions else None,
         check_specs=[dg.AssetCheckSpec("rows_reconcile", asset=key,
-                                       description="Per source and year: rows landed = rows published + rows quarantined.")],
+                                       description="Per source, file and year: rows and money landed = published + quarantined + set aside.")],
     )
     def _clean(context: dg.AssetExecutionContext, fund: FundPipelineResource) -> dg.MaterializeResult:
         warehouse = fund.warehouse()
-        years = sorted(context.partition_keys) if partitions is not None else None
         # One run at a time publishes an entity, reading every source's landed rows inside the lock, so two
         # runs for different departments never publish a stale mix.
         with warehouse.lock(f"publish:{entity}"):
             landed = _landed(warehouse, entity, specs)
-            if years:
+            years = _years_to_publish(context, key, landed) if partitions is not None else None
+            if years is not None:
                 landed = landed[landed["fiscal_year"].isna() | landed["fiscal_year"].astype("Int64").isin([int(y) for y in years])]
+            aside = landed["_set_aside"].notna() if "_set_aside" in landed else pd.Series(False, index=landed.index)
             refs = load_references(warehouse, upto=entity) if entity != "villages" else References.empty()
-            result = validate_and_split(entity, landed, refs, load_catalogue(), context.run_id,
+            result = validate_and_split(entity, landed[~aside.to_numpy()], refs, load_catalogue(), context.run_id,
                                         docs_dir=fund.data_docs_path)
             tables = {("clean", entity): conform(entity, result.published),
                       ("quarantine", entity): conform(entity, result.quarantined)}
+            scope = years_condition(years) if years else ""
             if years:
-                warehouse.replace_slices(tables, where=years_condition(years))
+                warehouse.replace_slices(tables, where=scope)
             else:
                 warehouse.replace_tables(tables)
+            warehouse.append("audit", SET_ASIDE_TABLE, _set_aside_rows(entity, landed[aside.to_numpy()]),
+                             delete_where=f"entity = '{entity}'" + (f" and {scope}" if scope else "")
+                             if warehouse.table_exists("audit", SET_ASIDE_TABLE) else None)
             replace_findings(warehouse, result.findings, context.run_id, target=entity, years=years)
-        reconciliation = result.reconciliation.assign(run_id=context.run_id, entity=entity)
-        scope = f"entity = '{entity}'" + (f" and {years_condition(years)}" if years else "")
+            reconciliation = recount(warehouse, entity, specs, scope).assign(run_id=context.run_id)
+        where = f"entity = '{entity}'" + (f" and {scope}" if scope else "")
         for table, run_scope in (("row_reconciliation", f"run_id = '{context.run_id}' and "), ("current_reconciliation", "")):
-            warehouse.append("audit", table, reconciliation, delete_where=f"{run_scope}{scope}"
+            warehouse.append("audit", table, reconciliation, delete_where=f"{run_scope}{where}"
                              if warehouse.table_exists("audit", table) else None)
         reconciles = bool(reconciliation["reconciles"].all())
         return dg.MaterializeResult(
@@ -121,12 +152,15 @@ def build_clean_asset(entity: str, specs: list[SourceSpec],
                 "rows_landed": int(reconciliation["landed"].sum()),
                 "rows_published": len(result.published),
                 "rows_quarantined": len(result.quarantined),
+                "rows_set_aside": int(aside.sum()),
+                "fiscal_years": ", ".join(years) if years else "-",
                 "findings": len(result.findings),
                 "gx_suite_success": result.gx_success,
             },
             check_results=[dg.AssetCheckResult(
                 check_name="rows_reconcile", passed=reconciles,
-                metadata={"by_source": dg.MetadataValue.json(reconciliation.drop(columns=["run_id"]).to_dict("records"))},
+                metadata={"by_file": dg.MetadataValue.json(
+                    reconciliation.drop(columns=["run_id"]).astype(str).to_dict("records")[:200])},
             )],
         )
 

@@ -22,22 +22,25 @@ def years_condition(years) -> str:
     return f"(fiscal_year in ({listed}) or fiscal_year is null)"
 
 
-def _slice(source: str | None, target: str | None, ingest: bool, years=None) -> list[str]:
+def _slice(source: str | None, target: str | None, ingest: bool, years=None, rule_ids=None) -> list[str]:
+    if rule_ids:  # findings the audit step recomputes over every source at once
+        return ["rule_id in (" + ", ".join(f"'{r}'" for r in rule_ids) + ")"]
     conditions = [years_condition(years)] if years else []
     if source:
         conditions.append(f"source = '{source}'")
     if target:
         conditions.append(f"target = '{target}'")
-    conditions.append("rule_id like 'INGEST-%'" if ingest else "rule_id not like 'INGEST-%'")
+    file_rules = "(rule_id like 'INGEST-%' or rule_id like 'LAYOUT-%')"
+    conditions.append(file_rules if ingest else f"not {file_rules}")
     return conditions
 
 
 def replace_findings(warehouse: Warehouse, findings: pd.DataFrame, run_id: str, *, source: str | None = None,
-                     target: str | None = None, ingest: bool = False, years=None) -> int:
+                     target: str | None = None, ingest: bool = False, years=None, rule_ids=None) -> int:
     """Record one stage's findings: appended to the history (a retried step replaces its own earlier
     findings of that run only) and swapped into the current state for its slice (source or target,
     and the fiscal years the run covered)."""
-    conditions = _slice(source, target, ingest, years)
+    conditions = _slice(source, target, ingest, years, rule_ids)
     history_delete = " and ".join([f"run_id = '{run_id}'", *conditions])
     with warehouse.lock("findings"):
         # Each finding is 新增 or 持续 against the slice as it stood; what the slice no longer has is 已整改.

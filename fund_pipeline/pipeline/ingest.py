@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
 
 from fund_pipeline.rules.catalogue import Catalogue
 from fund_pipeline.rules.validation import normalise_findings
-from fund_pipeline.sources.reader import SourceRead, read_source
+from fund_pipeline.sources.reader import PROBLEM_COLUMNS, SourceRead, read_source, version_key
+from fund_pipeline.sources.schemas import ENTITIES
 from fund_pipeline.sources.spec import SourceSpec
 
 
@@ -19,10 +21,12 @@ class IngestResult:
     files: list[dict]
     findings: pd.DataFrame
     totals: pd.DataFrame
+    notes: pd.DataFrame | None = None
 
 
 def total_findings(read: SourceRead, catalogue: Catalogue) -> pd.DataFrame:
-    """INGEST-TOTAL: a 合计 row that differs from the sum of the rows read."""
+    """INGEST-TOTAL: a total or subtotal row (labelled, or found by its arithmetic) that differs from the sum of
+    the data rows it stands for."""
     tolerance = catalogue.rule("INGEST-TOTAL").thresholds["tolerance_yuan"]
     totals = read.totals
     if totals.empty:
@@ -32,9 +36,10 @@ def total_findings(read: SourceRead, catalogue: Catalogue) -> pd.DataFrame:
         "rule_id": "INGEST-TOTAL", "severity": "warning", "source": off["source"], "source_file": off["source_file"],
         "sheet": off["sheet"], "row_number": off["row_number"], "column_name": off["field"],
         "value": off["declared"].round(2).astype(str), "expected": "明细行之和 " + off["summed"].round(2).astype(str),
-        "message": "工作表「" + off["sheet"].astype(str) + "」第" + off["row_number"].astype(str) + "行合计("
-                   + off["declared"].round(2).astype(str) + "元)与读取的明细行之和(" + off["summed"].round(2).astype(str)
-                   + "元)不符",
+        "message": "工作表「" + off["sheet"].astype(str) + "」第" + off["row_number"].astype(str) + "行「"
+                   + off["label"].fillna("合计").astype(str) + "」(" + off["declared"].round(2).astype(str)
+                   + "元)与读取的明细行之和(" + off["summed"].round(2).astype(str) + "元)不符,相差"
+                   + (off["declared"] - off["summed"]).round(2).astype(str) + "元",
     })
 
 
@@ -56,12 +61,110 @@ def ingestion_findings(spec: SourceSpec, read: SourceRead, catalogue: Catalogue,
     return normalise_findings(findings)
 
 
-def ingest(spec: SourceSpec, inbox, catalogue: Catalogue, run_id: str) -> tuple[IngestResult, pd.DataFrame]:
-    """Read one source; returns the result summary and the records to land."""
+def ingest(spec: SourceSpec, inbox, catalogue: Catalogue, run_id: str,
+           previous: Callable[[list[str]], pd.DataFrame] | None = None) -> tuple[IngestResult, pd.DataFrame]:
+    """Read one source; returns the result summary and the records to land.
+
+    `previous(files)` returns the rows landed earlier from those files: a re-sent file that cannot be read
+    keeps its last good version's rows in place instead of un-publishing them."""
     read = read_source(spec, inbox)
+    kept = carry_forward(spec, read, previous) if previous is not None else _no_rows()
+    records = pd.concat([read.records, kept.records], ignore_index=True) if len(kept.records) else read.records
+    records["_set_aside"], duplicates = repeated_rows(spec, records, read.files)
+    extra = [f for f in (kept.problems, duplicates, empty_files(spec, read.files)) if len(f)]
+    if extra:
+        read.problems = pd.concat([read.problems, *extra], ignore_index=True)
     findings = ingestion_findings(spec, read, catalogue, run_id, pd.Timestamp.now())
-    result = IngestResult(spec.name, len(read.records), read.files, findings, read.totals)
-    return result, read.records
+    result = IngestResult(spec.name, len(records), read.files, findings, read.totals, read.notes)
+    return result, records
+
+
+@dataclass
+class _Kept:
+    records: pd.DataFrame
+    problems: pd.DataFrame
+
+
+def _no_rows() -> _Kept:
+    return _Kept(pd.DataFrame(), pd.DataFrame())
+
+
+def carry_forward(spec: SourceSpec, read: SourceRead, previous: Callable[[list[str]], pd.DataFrame]) -> _Kept:
+    """Rows of the last good version of every file (or sheet) that failed this time, with an error finding
+    that says which version stays published."""
+    failed = [f for f in read.files if f.get("failed_sheets")]
+    if not failed:
+        return _no_rows()
+    earlier = previous([])  # the files landed before: source_file, file_sha256 (no rows)
+    if earlier.empty:
+        return _no_rows()
+    versions = earlier["source_file"].map(version_key)
+    keep, problems = [], []
+    for info in failed:
+        files = sorted(set(earlier.loc[(versions == version_key(info["source_file"])).to_numpy(), "source_file"]))
+        if not files:
+            continue
+        rows = previous(files)
+        sheets = info["failed_sheets"]
+        if sheets != ["*"]:
+            rows = rows[rows["sheet"].isin(sheets)]
+        if rows.empty:
+            continue
+        keep.append(rows)
+        shas = ", ".join(sorted({s[:12] for s in rows["file_sha256"].dropna()}))
+        where = "" if sheets == ["*"] else f"工作表「{'、'.join(sheets)}」"
+        problems.append({
+            "rule_id": "INGEST-KEPT-PREVIOUS", "severity": "error", "source": spec.name,
+            "source_file": info["source_file"], "sheet": None if sheets == ["*"] else sheets[0], "row_number": None,
+            "row_key": None, "column_name": None, "value": info["source_file"], "expected": "可读取的更正文件",
+            "message": f"新报送的文件「{info['source_file']}」{where}无法读取,继续发布上次成功读取的版本"
+                       f"「{'、'.join(files)}」(SHA-256 {shas},{len(rows)} 行);请重新报送可读取的文件",
+        })
+    if not keep:
+        return _no_rows()
+    return _Kept(pd.concat(keep, ignore_index=True).drop(columns=["run_id", "_set_aside"], errors="ignore"),
+                 pd.DataFrame(problems, columns=PROBLEM_COLUMNS))
+
+
+def repeated_rows(spec: SourceSpec, records: pd.DataFrame, files: list[dict] | None = None) -> tuple[pd.Series, pd.DataFrame]:
+    """Rows repeated across two files of one source (identical in every field read, same year) are counted
+    once: the copy in the file that arrived first (by modification time) is kept, the other set aside, with
+    a finding naming both files and rows."""
+    fields = [f.name for f in ENTITIES[spec.entity] if f.name in records]
+    set_aside = pd.Series(pd.NA, index=records.index, dtype="string")
+    if records.empty or records["source_file"].nunique() < 2:
+        return set_aside, pd.DataFrame()
+    arrived = {f["source_file"]: f.get("mtime", 0.0) for f in files or []}
+    order = records.assign(_arrived=records["source_file"].map(arrived).fillna(float("inf"))) \
+        .sort_values(["_arrived", "source_file", "row_number"], kind="stable").index
+    ordered = records.loc[order]
+    digest = pd.util.hash_pandas_object(ordered[fields].astype("string").fillna("\x00"), index=False)
+    first = ordered.groupby(digest.to_numpy())[["source_file", "sheet", "row_number"]].transform("first").reindex(records.index)
+    repeated = (records["source_file"] != first["source_file"]).fillna(False).to_numpy(dtype=bool)
+    if not repeated.any():
+        return set_aside, pd.DataFrame()
+    set_aside[repeated] = "INGEST-DUPLICATE-ROW"
+    rows, origin = records[repeated], first[repeated]
+    findings = pd.DataFrame({
+        "rule_id": "INGEST-DUPLICATE-ROW", "severity": "warning", "source": spec.name, "source_file": rows["source_file"],
+        "sheet": rows["sheet"], "row_number": rows["row_number"], "row_key": rows["row_key"], "column_name": None,
+        "value": None, "expected": origin["source_file"] + " 第" + origin["row_number"].astype(str) + "行",
+        "message": "文件「" + rows["source_file"] + "」工作表「" + rows["sheet"].astype(str) + "」第"
+                   + rows["row_number"].astype(str) + "行与文件「" + origin["source_file"] + "」工作表「"
+                   + origin["sheet"].astype(str) + "」第" + origin["row_number"].astype(str)
+                   + "行完全相同,只计一次(本行不发布)",
+    })
+    return set_aside, findings.reindex(columns=PROBLEM_COLUMNS)
+
+
+def empty_files(spec: SourceSpec, files: list[dict]) -> pd.DataFrame:
+    """INGEST-EMPTY-FILE: a readable file whose table has a header and no data rows."""
+    empty = [f for f in files if not f.get("failed_sheets") and f.get("data_rows", 1) == 0]
+    return pd.DataFrame([{
+        "rule_id": "INGEST-EMPTY-FILE", "severity": "warning", "source": spec.name, "source_file": f["source_file"],
+        "value": f["source_file"], "expected": "至少一行数据",
+        "message": f"文件「{f['source_file']}」有表头但没有数据行;如本期确无数据请在表内注明,否则请补报",
+    } for f in empty], columns=PROBLEM_COLUMNS)
 
 
 SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".et", ".csv")

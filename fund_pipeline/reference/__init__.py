@@ -1,15 +1,28 @@
-"""County reference data shipped with the pipeline: townships with aliases, fund channels."""
+"""County reference data: townships with aliases, fund channels and their purposes.
+
+Huining's ship with the package; a county configuration folder's `reference/townships.yaml` and
+`reference/channels.yaml` replace them (fund_pipeline.configuration)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
+from fund_pipeline.configuration import cached, reference_file
+
 _HERE = Path(__file__).parent
+
+
+@cached
+def _load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def _townships_yaml() -> dict:
+    return _load(reference_file("townships.yaml", _HERE / "townships.yaml"))
 
 
 @dataclass(frozen=True)
@@ -19,22 +32,28 @@ class Township:
     aliases: tuple[str, ...]
 
 
-@cache
 def county() -> dict:
-    return yaml.safe_load((_HERE / "townships.yaml").read_text(encoding="utf-8"))["county"]
+    return _townships_yaml()["county"]
 
 
-@cache
 def townships() -> tuple[Township, ...]:
-    raw = yaml.safe_load((_HERE / "townships.yaml").read_text(encoding="utf-8"))["townships"]
-    return tuple(Township(t["code"], t["name"], tuple(t.get("aliases", []))) for t in raw)
+    return _townships_of(reference_file("townships.yaml", _HERE / "townships.yaml"))
 
 
-@cache
+@cached
+def _townships_of(path: Path) -> tuple[Township, ...]:
+    return tuple(Township(str(t["code"]), t["name"], tuple(t.get("aliases", []))) for t in _load(path)["townships"])
+
+
 def township_lookup() -> dict[str, Township]:
     """Every spelling (official name and aliases) -> township."""
+    return _lookup_of(townships())
+
+
+@cached
+def _lookup_of(all_townships: tuple[Township, ...]) -> dict[str, Township]:
     lookup: dict[str, Township] = {}
-    for t in townships():
+    for t in all_townships:
         for spelling in (t.name, *t.aliases):
             lookup[spelling] = t
     return lookup
@@ -49,9 +68,13 @@ def normalise_townships(names: pd.Series) -> tuple[pd.Series, pd.Series]:
     return official.fillna(cleaned).astype("string"), codes.astype("string")
 
 
-@cache
 def channels() -> pd.DataFrame:
-    raw = yaml.safe_load((_HERE / "channels.yaml").read_text(encoding="utf-8"))["channels"]
+    return _channels_of(reference_file("channels.yaml", _HERE / "channels.yaml"))
+
+
+@cached
+def _channels_of(path: Path) -> pd.DataFrame:
+    raw = _load(path)["channels"]
     return pd.DataFrame(
         {
             "channel_code": [c["code"] for c in raw],

@@ -14,7 +14,11 @@ import pandas as pd
 from fund_pipeline.sources.spec import UNIT_FACTORS
 
 _CJK_GAP = r"(?<=[\u3400-\u9fff\U00020000-\U0002ffff])\s+(?=[\u3400-\u9fff\U00020000-\U0002ffff])"
-_MONEY = r"^(?P<number>[-+]?\d+(?:\.\d+)?)(?P<unit>亿元|万元|元)?(?:[((].*[))])?$"
+# A number as typed: digits with an optional decimal part, or thousands grouped by commas (1,234,567.89).
+# Anything else with a comma or a second point (1.234,50 / 1,2345 / 1.234.567) is ambiguous: never guessed.
+_NUMBER = r"[-+]?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?"
+_MONEY = rf"^(?P<number>{_NUMBER})(?P<unit>亿元|万元|元)?(?:\(.*\))?$"
+_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 _TRUE = {"是", "有", "已成立", "y", "yes", "true", "1", "√"}
 _FALSE = {"否", "无", "未成立", "n", "no", "false", "0", "×"}
 
@@ -26,6 +30,27 @@ def to_float(values) -> pd.Series:
     numbers = pd.to_numeric(values, errors="coerce")
     return pd.Series(np.asarray(numbers, dtype="float64") if not hasattr(numbers, "to_numpy")
                      else numbers.to_numpy(dtype="float64", na_value=np.nan), index=getattr(values, "index", None))
+
+
+def fold_width(text: pd.Series) -> pd.Series:
+    """Full-width digits, letters, commas and brackets as their ASCII forms (NFKC), for the few cells that have them."""
+    wide = text.str.contains(r"[\uff01-\uff5e\u3000]", regex=True).fillna(False).astype(bool)
+    if wide.any():
+        text = text.copy()
+        text[wide] = text[wide].str.normalize("NFKC")
+    return text
+
+
+def strip_control(column: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Control characters (NUL, BEL…) removed from text cells; the mask says which cells had them."""
+    try:
+        found = column.str.contains(_CONTROL, regex=True, na=False).astype(bool)
+    except AttributeError:  # no text in this column
+        return column, pd.Series(False, index=column.index)
+    if found.any():
+        column = column.copy()
+        column[found] = column[found].str.replace(_CONTROL, "", regex=True)
+    return column, found
 
 
 def is_blank(column: pd.Series) -> pd.Series:
@@ -57,7 +82,7 @@ def parse_identifier(column: pd.Series) -> tuple[pd.Series, pd.Series]:
     """IDs and account numbers: typed as a number they may have lost digits, which is reported."""
     as_number = pd.to_numeric(column.where(column.map(type).isin([float, int])), errors="coerce")
     lost_precision = as_number.abs() >= MAX_EXACT_FLOAT
-    text = _as_text(column).str.replace(r"\s+", "", regex=True).str.upper()
+    text = fold_width(_as_text(column)).str.replace(r"\s+", "", regex=True).str.upper()
     return text.mask(text == ""), lost_precision.fillna(False)
 
 
@@ -68,17 +93,19 @@ def parse_money(column: pd.Series, default_factor: float) -> tuple[pd.Series, pd
     values = numeric * default_factor
     text_cells = ~blank & numeric.isna()
     if text_cells.any():
-        cleaned = column[text_cells].astype("string").str.replace(r"[\s,,]", "", regex=True)
+        cleaned = fold_width(column[text_cells].astype("string")).str.replace(r"\s", "", regex=True)
         parts = cleaned.str.extract(_MONEY)
         factors = parts["unit"].map(UNIT_FACTORS).fillna(default_factor).astype(float)
-        values.loc[text_cells] = to_float(parts["number"]) * factors
+        values.loc[text_cells] = to_float(parts["number"].str.replace(",", "", regex=False)) * factors
     bad = ~blank & values.isna()
     return values.round(2), bad
 
 
 def parse_number(column: pd.Series, factor: float = 1.0) -> tuple[pd.Series, pd.Series]:
     blank = is_blank(column)
-    cleaned = column.where(column.map(type).isin([float, int]), column.astype("string").str.replace(r"[\s,,%]", "", regex=True))
+    text = fold_width(column.astype("string")).str.replace(r"[\s%]", "", regex=True)
+    text = text.where(text.str.fullmatch(_NUMBER).fillna(False)).str.replace(",", "", regex=False)
+    cleaned = column.where(column.map(type).isin([float, int]), text)
     values = to_float(cleaned) * factor
     return values, ~blank & values.isna()
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,10 +17,12 @@ from python_calamine import CalamineWorkbook
 
 from fund_pipeline.reference import normalise_townships
 from fund_pipeline.sources import parse
+from fund_pipeline.sources.rows import classify
 from fund_pipeline.sources.schemas import ENTITIES, LINEAGE_COLUMNS
 from fund_pipeline.sources.spec import UNIT_FACTORS, SourceSpec, normalise_header
 
 HEADER_SEARCH_ROWS = 30
+TOTAL_TOLERANCE_YUAN = 1.0  # rounding in 万元 tables with 2–4 decimals
 _UNIT_IN_TEXT = re.compile(r"[((](亿元|万元|元)[))]|单位[::]\s*(亿元|万元|元)")
 _IDENTIFIER_FIELDS = {"household_id", "borrower_id", "patient_id", "doctor_id", "account_no", "village_code",
                       "document_no", "voucher_no"}
@@ -40,6 +41,7 @@ class SourceRead:
     problems: pd.DataFrame
     totals: pd.DataFrame
     files: list[dict] = field(default_factory=list)
+    notes: pd.DataFrame = field(default_factory=lambda: empty_notes())  # footer and heading lines per sheet
 
 
 def column_letter(index: int) -> str:
@@ -64,6 +66,21 @@ def find_files(spec: SourceSpec, inbox: Path) -> list[Path]:
     for pattern in spec.files:
         found.update(p for p in inbox.glob(pattern) if p.is_file() and not p.name.startswith(("~$", ".")))
     return sorted(found)
+
+
+def year_in_name(spec: SourceSpec, relative: str) -> str | None:
+    """The fiscal year a file's path names, where the layout's filename_fields say how (e.g. 2016年…)."""
+    for pattern in spec.filename_fields:
+        compiled = re.compile(pattern)
+        if "fiscal_year" in compiled.groupindex and (match := compiled.search(relative)):
+            return match.group("fiscal_year")
+    return None
+
+
+def years_in_inbox(specs, inbox: Path) -> set[str]:
+    """Every fiscal year the inbox's file names state (a cheap look before reading anything)."""
+    return {year for spec in specs for path in find_files(spec, inbox)
+            if (year := year_in_name(spec, path.relative_to(inbox).as_posix()))}
 
 
 def _strip_unit(text: str) -> str:
@@ -137,31 +154,46 @@ def read_source(spec: SourceSpec, inbox: Path) -> SourceRead:
         problems=pd.concat([note_frame] + [r.problems for r in reads], ignore_index=True),
         totals=pd.concat([r.totals for r in reads], ignore_index=True),
         files=[f for r in reads for f in r.files],
+        notes=pd.concat([r.notes for r in reads], ignore_index=True),
     )
 
 
 def read_workbook(spec: SourceSpec, path: Path, inbox: Path, sha: str | None = None) -> SourceRead:
+    """One file. Whatever is wrong with it (not a workbook, a corrupt member, a sheet that cannot be parsed)
+    becomes a finding for this file only; `files[0]['failed_sheets']` says what could not be read."""
     relative = path.relative_to(inbox).as_posix() if path.is_relative_to(inbox) else path.name
     problems = _Problems(spec, relative)
     sha = sha or file_sha256(path)
-    file_info = {"source": spec.name, "source_file": relative, "file_sha256": sha, "bytes": path.stat().st_size}
+    stat = path.stat()
+    file_info = {"source": spec.name, "source_file": relative, "file_sha256": sha, "bytes": stat.st_size,
+                 "mtime": stat.st_mtime}
     try:
         workbook = CalamineWorkbook.from_path(str(path))
+        sheets = [m for m in workbook.sheets_metadata if any(re.fullmatch(p, m.name) for p in spec.sheets)]
     except Exception as error:  # calamine raises several types for a file that is not a workbook
-        problems.add("INGEST-FILE", f"文件「{relative}」无法作为Excel工作簿读取:{error}", expected="xlsx工作簿")
-        return SourceRead(empty_records(spec.entity), pd.DataFrame(problems.rows, columns=PROBLEM_COLUMNS),
-                          empty_totals(), [file_info | {"readable": False}])
-    sheet_names = [s for s in workbook.sheet_names if any(re.fullmatch(p, s) for p in spec.sheets)]
-    if not sheet_names:
+        problems.add("INGEST-FILE", f"文件「{relative}」无法作为Excel工作簿读取:{_plain(error)}", expected="xlsx工作簿")
+        return _failed_read(spec, problems, file_info)
+    if not sheets:
         problems.add("INGEST-SHEET", f"文件「{relative}」中找不到工作表「{'/'.join(spec.sheets)}」,现有工作表:{'、'.join(workbook.sheet_names)}",
                      expected="/".join(spec.sheets))
-    frames, totals = [], []
-    for sheet_name in sheet_names:
-        records, sheet_totals = _read_sheet(spec, workbook.get_sheet_by_name(sheet_name), relative, problems)
-        if records is not None:
-            records.insert(0, "file_sha256", sha)
-            frames.append(records)
-            totals.append(sheet_totals)
+    frames, totals, notes, failed = [], [], [], []
+    for meta in sheets:
+        if str(meta.visible).lower().endswith(("hidden", "veryhidden")):
+            problems.add("INGEST-HIDDEN-SHEET", f"工作表「{meta.name}」是隐藏的工作表,其数据已读取,请确认是否应报送",
+                         sheet=meta.name, severity="warning", expected="可见的工作表")
+        try:
+            records, sheet_totals, sheet_notes = _read_sheet(spec, workbook.get_sheet_by_name(meta.name), relative, problems)
+        except Exception as error:  # a corrupt worksheet inside a valid zip, an unparseable cell store …
+            problems.add("INGEST-FILE", f"文件「{relative}」的工作表「{meta.name}」已损坏,无法读取:{_plain(error)}",
+                         sheet=meta.name, expected="可读取的工作表")
+            records = None
+        if records is None:
+            failed.append(meta.name)
+            continue
+        records.insert(0, "file_sha256", sha)
+        frames.append(records)
+        totals.append(sheet_totals)
+        notes.append(sheet_notes)
     workbook.close()
     for problem in problems.rows:
         if problem["row_number"] is not None and problem["sheet"] is not None:
@@ -171,8 +203,20 @@ def read_workbook(spec: SourceSpec, path: Path, inbox: Path, sha: str | None = N
         records=_finish_records(spec, records, relative),
         problems=pd.DataFrame(problems.rows, columns=PROBLEM_COLUMNS) if problems.rows else empty_problems(),
         totals=pd.concat(totals, ignore_index=True) if totals else empty_totals(),
-        files=[file_info | {"readable": True, "sheets": len(sheet_names)}],
+        files=[file_info | {"readable": not failed and bool(sheets), "sheets": len(sheets),
+                            "failed_sheets": failed if sheets else ["*"], "data_rows": len(records)}],
+        notes=pd.concat(notes, ignore_index=True) if notes else empty_notes(),
     )
+
+
+def _failed_read(spec: SourceSpec, problems: _Problems, file_info: dict) -> SourceRead:
+    return SourceRead(empty_records(spec.entity), pd.DataFrame(problems.rows, columns=PROBLEM_COLUMNS), empty_totals(),
+                      [file_info | {"readable": False, "failed_sheets": ["*"], "data_rows": 0}])
+
+
+def _plain(error: Exception) -> str:
+    """An error as one short line for a clerk (no traceback, no internal paths)."""
+    return re.sub(r"\s+", " ", str(error) or type(error).__name__)[:200]
 
 
 def _sheet_unit(rows: list[list], header_index: int) -> str | None:
@@ -252,6 +296,24 @@ def _match_columns(spec: SourceSpec, names: list[str], problems: _Problems, shee
 
 
 
+def _fill_vertical_merges(body: pd.DataFrame, merged, first_body: int, money_columns: set[int]) -> pd.DataFrame:
+    """A cell merged down several rows (a township over its projects) applies its value to every row of the
+    merge. Money is the exception: an amount merged over rows is one amount, kept on the first row only."""
+    if not merged:
+        return body
+    for (r0, c0), (r1, _) in merged:
+        if r1 <= r0 or c0 >= body.shape[1] or c0 in money_columns:
+            continue
+        top = r0 + 1  # Excel row numbers index the body
+        if top not in body.index:
+            continue
+        rows = [r for r in range(top + 1, r1 + 2) if r in body.index]
+        value = body.at[top, c0]
+        if rows and value is not None and not pd.isna(value):
+            body.loc[rows, c0] = body.loc[rows, c0].where(body.loc[rows, c0].notna(), value)
+    return body
+
+
 def _read_sheet(spec: SourceSpec, sheet, source_file: str, problems: _Problems):
     name = sheet.name
     rows = sheet.to_python(skip_empty_area=False)
@@ -259,25 +321,29 @@ def _read_sheet(spec: SourceSpec, sheet, source_file: str, problems: _Problems):
     if header_index is None:
         problems.add("INGEST-HEADER", f"工作表「{name}」前{HEADER_SEARCH_ROWS}行中找不到表头(应含「{'/'.join(spec.header_find)}」)",
                      sheet=name, expected="/".join(spec.header_find))
-        return None, None
-    names = _header_names(rows, header_index, spec.header_rows, getattr(sheet, "merged_cell_ranges", None))
+        return None, None, None
+    merged = getattr(sheet, "merged_cell_ranges", None)
+    names = _header_names(rows, header_index, spec.header_rows, merged)
     mapping, header_units = _match_columns(spec, names, problems, name, header_index + 1)
     if mapping is None:
-        return None, None
+        return None, None, None
     first_body = header_index + spec.header_rows + spec.skip_after_header
     width = len(names)
-    body = pd.DataFrame([r[:width] for r in rows[first_body:]], dtype=object)
+    body = pd.DataFrame([list(r[:width]) + [""] * (width - len(r[:width])) for r in rows[first_body:]], dtype=object)
     if body.empty:
-        return pd.DataFrame(columns=["row_number", "sheet", "_bad_fields"]), empty_totals()
+        return pd.DataFrame(columns=["row_number", "sheet", "_bad_fields"]), empty_totals(), empty_notes()
     body.index = pd.RangeIndex(first_body + 1, first_body + 1 + len(body), name="row_number")  # Excel numbering
     body = body.replace("", None)
-    blank_rows = body.isna().all(axis=1)
-    labels = body.iloc[:, : spec.label_columns].astype("string").apply(lambda c: c.str.replace(r"\s+", "", regex=True))
-    after_footer = _any_cell_matches(labels, spec.footer_pattern).cummax()
-    total_rows = _any_cell_matches(labels, spec.drop_pattern)
-    data_rows = ~blank_rows & ~after_footer & ~total_rows
+    body = _strip_control_characters(body, names, name, problems)
+    types = {f.name: f.type for f in ENTITIES[spec.entity]}
+    money_columns = {mapping[f] for f, kind in types.items() if kind == "money" and f in mapping}
+    body = _fill_vertical_merges(body, [m for m in merged or [] if m[0][0] >= first_body], first_body, money_columns)
     unit = _sheet_unit(rows, header_index) or spec.unit
     typed, bad = _convert(spec, body, mapping, header_units, unit, names)
+    field_types = {f: ("identifier" if f in _IDENTIFIER_FIELDS else types[f]) for f in mapping}
+    kinds = classify(body, typed, field_types, spec.label_columns, spec.total_labels, spec.drop_pattern,
+                     spec.footer_pattern, tolerance=TOTAL_TOLERANCE_YUAN)
+    data_rows = kinds.data
     _report_bad_cells(spec, body, typed, bad & data_rows.to_numpy()[:, None], mapping, names, name, problems)
     missing = _report_missing_required(spec, typed, bad, data_rows, mapping, names, name, problems)
     bad = bad | missing
@@ -286,10 +352,35 @@ def _read_sheet(spec: SourceSpec, sheet, source_file: str, problems: _Problems):
         match = re.search(pattern, name)
         for field_name, value in (match.groupdict() if match else {}).items():
             typed[field_name] = value
-    totals = _declared_totals(spec, typed, total_rows & ~after_footer, labels, data_rows, source_file, name)
+    totals = kinds.totals.assign(source=spec.name, source_file=source_file, sheet=name)
+    notes = _notes(body, kinds.footer | kinds.heading, source_file, name)
     records = typed[data_rows.to_numpy()].reset_index()
     records["_bad_fields"] = _bad_field_names(bad[data_rows.to_numpy()])
-    return records, totals
+    return records, totals.reindex(columns=empty_totals().columns), notes
+
+
+def _strip_control_characters(body: pd.DataFrame, names: list[str], sheet: str, problems: _Problems) -> pd.DataFrame:
+    """NUL and other control characters cannot be stored or shown; they are removed and each cell is reported."""
+    for column in body.columns:
+        cleaned, found = parse.strip_control(body[column])
+        if found.any():
+            body[column] = cleaned
+            for row_number in body.index[found.to_numpy()][:20]:
+                problems.add("INGEST-CONTROL-CHAR", f"工作表「{sheet}」第{row_number}行第{column_letter(column)}列"
+                             f"「{names[column] if column < len(names) else ''}」含有不可见的控制字符,已删除",
+                             sheet=sheet, row_number=int(row_number), column_name=names[column] if column < len(names) else None,
+                             severity="warning", expected="不含控制字符的文本")
+    return body
+
+
+def _notes(body: pd.DataFrame, mask: pd.Series, source_file: str, sheet: str) -> pd.DataFrame:
+    """Footer and heading lines, kept as the file's notes (they are not data)."""
+    lines = body[mask.to_numpy()]
+    if lines.empty:
+        return empty_notes()
+    text = lines.astype("string").apply(lambda r: " ".join(v for v in r.dropna()), axis=1)
+    return pd.DataFrame({"source_file": source_file, "sheet": sheet, "row_number": lines.index.astype(int),
+                         "text": text.to_numpy()})
 
 
 def _bad_field_names(bad: pd.DataFrame):
@@ -298,12 +389,6 @@ def _bad_field_names(bad: pd.DataFrame):
     for column in bad.columns[bad.any().to_numpy()]:
         names = names + np.where(bad[column].to_numpy(), column + ",", "")
     return names
-
-
-def _any_cell_matches(labels: pd.DataFrame, pattern: str) -> pd.Series:
-    with warnings.catch_warnings():  # a layout's pattern may use groups; only whether it matches counts
-        warnings.simplefilter("ignore", UserWarning)
-        return labels.apply(lambda c: c.str.contains(pattern, regex=True)).any(axis=1).fillna(False).astype(bool)
 
 
 def _convert(spec, body, mapping, header_units, sheet_unit, names):
@@ -362,22 +447,6 @@ def _report_missing_required(spec, typed, bad, data_rows, mapping, names, sheet,
     return missing
 
 
-def _declared_totals(spec, typed, total_rows, labels, data_rows, source_file, sheet) -> pd.DataFrame:
-    """合计 rows as the sheet states them, beside the sum of the rows read (subtotals are not compared)."""
-    grand = total_rows & ~_any_cell_matches(labels, "小计")
-    money = [f.name for f in ENTITIES[spec.entity] if f.type == "money" and f.name in typed]
-    if not grand.any() or not money:
-        return empty_totals()
-    sums = typed.loc[data_rows, money].sum(min_count=1)
-    out = []
-    for row_number, row in typed.loc[grand, money].iterrows():  # a sheet has one or two total rows
-        for field_name in money:
-            if pd.notna(row[field_name]):
-                out.append(dict(source=spec.name, source_file=source_file, sheet=sheet, row_number=int(row_number),
-                                field=field_name, declared=float(row[field_name]), summed=float(sums[field_name])))
-    return pd.DataFrame(out, columns=empty_totals().columns)
-
-
 def _finish_records(spec: SourceSpec, records: pd.DataFrame, source_file: str) -> pd.DataFrame:
     records = records.copy()
     for pattern in spec.filename_fields:
@@ -416,4 +485,8 @@ def empty_problems() -> pd.DataFrame:
 
 
 def empty_totals() -> pd.DataFrame:
-    return pd.DataFrame(columns=["source", "source_file", "sheet", "row_number", "field", "declared", "summed"])
+    return pd.DataFrame(columns=["source", "source_file", "sheet", "row_number", "field", "declared", "summed", "label"])
+
+
+def empty_notes() -> pd.DataFrame:
+    return pd.DataFrame(columns=["source_file", "sheet", "row_number", "text"])

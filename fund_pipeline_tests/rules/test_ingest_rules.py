@@ -1,6 +1,8 @@
 """INGEST-FILE, INGEST-SHEET, INGEST-HEADER, INGEST-VALUE, INGEST-REQUIRED, INGEST-TOTAL, INGEST-DUPLICATE-FILE,
-INGEST-SUPERSEDED, INGEST-UNMATCHED — data integrity
+INGEST-SUPERSEDED, INGEST-UNMATCHED and the accounting rules below — data integrity
 rules of ingestion (no policy clause): every problem names the file, sheet, row and column."""
+
+import pandas as pd
 
 from fund_pipeline.rules.catalogue import load_catalogue
 from fund_pipeline.sources.reader import read_source
@@ -135,3 +137,113 @@ def test_ingest_unmatched_spreadsheet_in_the_inbox_is_reported(tmp_path):
     findings = unmatched_files(tmp_path, load_layouts(), load_catalogue(), "run")
     assert findings[["rule_id", "source_file", "severity"]].values.tolist() == [
         ["INGEST-UNMATCHED", "林业局/2016年造林补助.xlsx", "warning"]]
+
+
+# ---- every landed row accounted for: INGEST-KEPT-PREVIOUS, INGEST-DUPLICATE-ROW, INGEST-EMPTY-FILE,
+# INGEST-NO-DATA, INGEST-HIDDEN-SHEET, INGEST-CONTROL-CHAR, INGEST-UNACCOUNTED, LAYOUT-INVALID
+
+def _ingest(inbox, previous=None, source="transport_disbursements"):
+    from fund_pipeline.pipeline.ingest import ingest
+
+    return ingest(layout_by_name(source), inbox, load_catalogue(), "run", previous=previous)
+
+
+def test_ingest_kept_previous_when_a_resent_file_cannot_be_read(tmp_path):
+    write_sheet(tmp_path / FILE, [transport_row(1), transport_row(2)])
+    _, good = _ingest(tmp_path)
+    landed = good.assign(run_id="earlier")
+
+    def previous(files):
+        return landed[["source_file", "file_sha256"]].drop_duplicates() if not files else landed[landed["source_file"].isin(files)]
+
+    assert _ingest(tmp_path, previous)[0].findings.empty  # a readable file: nothing kept from before
+    (tmp_path / FILE).write_bytes(b"not a workbook any more")
+    result, records = _ingest(tmp_path, previous)
+    assert len(records) == 2 and set(records["file_sha256"]) == set(landed["file_sha256"])
+    kept = result.findings[result.findings["rule_id"] == "INGEST-KEPT-PREVIOUS"]
+    assert len(kept) == 1 and kept["severity"].iloc[0] == "error" and FILE in kept["message"].iloc[0]
+
+
+def test_ingest_duplicate_row_across_files_is_set_aside(tmp_path):
+    write_sheet(tmp_path / FILE, [transport_row(1), transport_row(2)])
+    result, records = _ingest(tmp_path)
+    assert records["_set_aside"].isna().all() and result.findings.empty
+    write_sheet(tmp_path / "交通运输局/2016年交通扶贫资金拨付台账(另存).xlsx", [transport_row(2), transport_row(3)],
+                title="另存")
+    result, records = _ingest(tmp_path)
+    assert (records["_set_aside"] == "INGEST-DUPLICATE-ROW").sum() == 1
+    [finding] = result.findings[result.findings["rule_id"] == "INGEST-DUPLICATE-ROW"].to_dict("records")
+    assert finding["row_number"] == 3 and "另存" in finding["source_file"] and FILE in finding["message"]
+
+
+def test_ingest_empty_file_has_a_header_and_no_rows(tmp_path):
+    write_sheet(tmp_path / FILE, [transport_row(1)])
+    assert _ingest(tmp_path)[0].findings.empty
+    write_sheet(tmp_path / FILE, [])
+    [finding] = _ingest(tmp_path)[0].findings.to_dict("records")
+    assert (finding["rule_id"], finding["source_file"]) == ("INGEST-EMPTY-FILE", FILE)
+
+
+def test_ingest_hidden_sheet_and_control_characters(tmp_path):
+    from fund_pipeline_tests.corpus import CASES, build_corpus
+
+    cases = [c for c in CASES if c.name in ("隐藏的2018工作表", "控制字符")]
+    build_corpus(tmp_path, cases)
+    result, records = _ingest(tmp_path)
+    rules = set(result.findings["rule_id"])
+    assert {"INGEST-HIDDEN-SHEET", "INGEST-CONTROL-CHAR"} <= rules
+    assert not records["project_name"].str.contains("\x00", regex=False).any()
+
+
+def _warehouse(tmp_path):
+    from fund_pipeline.warehouse import Warehouse
+
+    return Warehouse.from_url(f"duckdb:///{tmp_path / 'w.duckdb'}")
+
+
+def test_ingest_no_data_for_a_year_other_departments_sent(tmp_path):
+    from fund_pipeline.pipeline.accounting import missing_year_findings
+
+    warehouse = _warehouse(tmp_path)
+    specs = [layout_by_name("transport_disbursements"), layout_by_name("water_disbursements")]
+    for spec, years in zip(specs, ([2016, 2017], [2016, 2017]), strict=True):
+        warehouse.replace_table("landing", spec.name, pd.DataFrame({"fiscal_year": years}))
+    assert missing_year_findings(warehouse, specs, load_catalogue(), "run").empty
+    warehouse.replace_table("landing", "water_disbursements", pd.DataFrame({"fiscal_year": [2016]}))
+    [finding] = missing_year_findings(warehouse, specs, load_catalogue(), "run").to_dict("records")
+    assert (finding["rule_id"], finding["source"], finding["fiscal_year"]) == ("INGEST-NO-DATA", "water_disbursements", 2017)
+
+
+def test_ingest_unaccounted_row_found_in_no_table(tmp_path):
+    from fund_pipeline.pipeline.accounting import unaccounted_findings
+
+    warehouse = _warehouse(tmp_path)
+    spec = layout_by_name("transport_disbursements")
+    rows = pd.DataFrame({"source": spec.name, "source_file": FILE, "sheet": "拨付台账", "row_number": [3, 4],
+                         "row_key": ["k3", "k4"], "fiscal_year": 2016, "amount": [1.0, 2.0]})
+    warehouse.replace_table("landing", spec.name, rows)
+    warehouse.replace_table("clean", "disbursements", rows.iloc[:1])
+    warehouse.replace_table("quarantine", "disbursements", rows.iloc[1:])
+    assert unaccounted_findings(warehouse, [spec], load_catalogue(), "run").empty
+    warehouse.replace_table("quarantine", "disbursements", rows.iloc[:0])
+    [finding] = unaccounted_findings(warehouse, [spec], load_catalogue(), "run").to_dict("records")
+    assert (finding["rule_id"], finding["source_file"], finding["severity"]) == ("INGEST-UNACCOUNTED", FILE, "error")
+    assert "1行已读取" in finding["message"]
+
+
+def test_layout_invalid_names_the_layout_and_disables_its_source(tmp_path):
+    from fund_pipeline.configuration import activate
+    from fund_pipeline.pipeline.accounting import layout_findings
+    from fund_pipeline.sources.spec import invalid_layouts
+
+    (tmp_path / "layouts").mkdir()
+    activate(tmp_path)
+    try:
+        assert layout_findings(invalid_layouts(), load_catalogue(), "run").empty
+        (tmp_path / "layouts" / "typo.yaml").write_text("source: typo_source\nsheet: x\n", encoding="utf-8")
+        activate(tmp_path)
+        [finding] = layout_findings(invalid_layouts(), load_catalogue(), "run").to_dict("records")
+    finally:
+        activate(None)
+    assert (finding["rule_id"], finding["source"], finding["source_file"]) == ("LAYOUT-INVALID", "typo_source", "typo.yaml")
+    assert "未知的键" in finding["message"]
