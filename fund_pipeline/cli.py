@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from fund_pipeline.access.door import guarded, url_without_password
 from fund_pipeline.settings import Settings
 
 
@@ -105,6 +106,23 @@ def _findings(args) -> int:
     return 0
 
 
+def _db_roles(args) -> int:
+    """Create the warehouse roles and grants (PostgreSQL; run as an administrator, e.g. postgres)."""
+    from fund_pipeline.access.roles import Roles, create_roles
+    from fund_pipeline.warehouse import Warehouse
+
+    settings = Settings.from_env().with_overrides(warehouse_url=args.warehouse)
+    if settings.warehouse_kind != "postgres":
+        print("DuckDB 是单用户的文件数据库,没有角色:能读这个文件的人就能读全部数据,请用文件权限保护它;"
+              "需要分角色访问时请使用 PostgreSQL(见 docs/operations.md)。", file=sys.stderr)
+        return 1
+    settings.export_dbt_env()  # the password, kept out of the URL, reaches libpq as PGPASSWORD
+    roles = Roles(settings.writer_role, settings.auditor_role, settings.viewer_role)
+    for line in create_roles(Warehouse.from_url(settings.warehouse_url), roles, settings.writer_password):
+        print(line)
+    return 0
+
+
 def _use_county_config(argv: list[str]) -> list[str]:
     """`--config DIR` (anywhere on the line) names the county configuration folder for this command and the
     processes it starts, as FUND_PIPELINE_CONFIG would."""
@@ -137,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
 
     run = commands.add_parser("run", help="materialise every asset in this process")
     run.add_argument("--inbox")
-    run.add_argument("--warehouse", help="duckdb:///path/file.duckdb or postgresql+psycopg2://user@host/db")
+    run.add_argument("--warehouse", type=url_without_password,
+                     help="duckdb:///path/file.duckdb or postgresql+psycopg2://user@host/db (no password here)")
     run.add_argument("--reports")
     run.add_argument("--source", action="append", help="only this source and what depends on it (repeatable)")
     run.add_argument("--year", action="append", help="only this fiscal year's partition (repeatable; a range is run)")
@@ -146,7 +165,14 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="start the Dagster webserver and daemon (schedules, sensor)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=3000)
-    serve.set_defaults(handler=_serve)
+    serve.add_argument("--behind-proxy", action="store_true",
+                       help="allow a non-local --host: an authenticating reverse proxy is in front (docs/operations.md)")
+    serve.set_defaults(handler=guarded(_serve))
+
+    db = commands.add_parser("db", help="warehouse administration").add_subparsers(dest="db_command", required=True)
+    roles = db.add_parser("roles", help="create the writer and read roles and their grants (PostgreSQL, idempotent)")
+    roles.add_argument("--warehouse", type=url_without_password, help="postgresql+psycopg2://admin@host/db (no password here)")
+    roles.set_defaults(handler=_db_roles)
 
     validate = commands.add_parser("validate", help="check one spreadsheet against its source layout and rules")
     validate.add_argument("file")

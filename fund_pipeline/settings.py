@@ -7,7 +7,7 @@ nothing else calls `os.environ` for pipeline configuration.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -24,21 +24,33 @@ class Settings:
     fiscal_years: tuple[str, ...] = ()  # fiscal-year partitions to register up front; the data adds its own
     config_dir: Path | None = None  # a county's own layouts/ and reference/ (FUND_PIPELINE_CONFIG)
     user: str = ""  # who is acting: the proxy's authenticated user, else the OS user
+    # The warehouse user's password, from the environment or a file, never from the URL on a command line.
+    warehouse_password: str = field(default="", repr=False, compare=False)
+    # PostgreSQL roles made by `fund-pipeline db roles` (roles are cluster-wide, so a test can rename them).
+    writer_role: str = "fund_writer"
+    auditor_role: str = "fund_auditor"
+    viewer_role: str = "fund_viewer"
+    writer_password: str = field(default="", repr=False, compare=False)  # set on the writer role by `db roles`
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         data_dir = Path(env.get("FUND_PIPELINE_DATA_DIR", DEFAULT_DATA_DIR))
+        warehouse_url, url_password = _without_password(
+            env.get("FUND_PIPELINE_WAREHOUSE_URL", f"duckdb:///{(data_dir / 'warehouse.duckdb').resolve()}"))
         return cls(
             inbox=Path(env.get("FUND_PIPELINE_INBOX", data_dir / "inbox")).resolve(),
-            warehouse_url=env.get(
-                "FUND_PIPELINE_WAREHOUSE_URL", f"duckdb:///{(data_dir / 'warehouse.duckdb').resolve()}"
-            ),
+            warehouse_url=warehouse_url,
             reports_dir=Path(env.get("FUND_PIPELINE_REPORTS", data_dir / "reports")).resolve(),
             environment=env.get("FUND_PIPELINE_ENV", "ci" if env.get("CI") == "true" else "local"),
             fiscal_years=parse_years(env.get("FUND_PIPELINE_FISCAL_YEARS", "")),
             config_dir=Path(env["FUND_PIPELINE_CONFIG"]).resolve() if env.get("FUND_PIPELINE_CONFIG") else None,
             user=env.get("FUND_PIPELINE_USER") or _os_user(),
+            warehouse_password=_secret(env, "FUND_PIPELINE_WAREHOUSE_PASSWORD") or url_password,
+            writer_role=env.get("FUND_PIPELINE_WRITER_ROLE", "fund_writer"),
+            auditor_role=env.get("FUND_PIPELINE_AUDITOR_ROLE", "fund_auditor"),
+            viewer_role=env.get("FUND_PIPELINE_VIEWER_ROLE", "fund_viewer"),
+            writer_password=_secret(env, "FUND_PIPELINE_WRITER_PASSWORD"),
         )
 
     def with_overrides(self, **changes) -> Settings:
@@ -52,17 +64,22 @@ class Settings:
             return {"FUND_PIPELINE_DBT_TARGET": "duckdb",
                     "FUND_PIPELINE_DUCKDB_PATH": self.warehouse_url.removeprefix("duckdb:///")}
         url = make_url(self.warehouse_url)
-        return {
+        env = {
             "FUND_PIPELINE_DBT_TARGET": "postgres",
             "FUND_PIPELINE_PG_HOST": url.host or "localhost",
             "FUND_PIPELINE_PG_PORT": str(url.port or 5432),
             "FUND_PIPELINE_PG_USER": url.username or "postgres",
-            "FUND_PIPELINE_PG_PASSWORD": url.password or "",
+            # dbt scrubs the values of DBT_ENV_SECRET_* variables from its logs and artifacts.
+            "DBT_ENV_SECRET_PG_PASSWORD": url.password or self.warehouse_password,
             "FUND_PIPELINE_PG_DBNAME": url.database or "fund_pipeline",
         }
+        if self.warehouse_password:  # libpq's own variable: this process's connections find it there
+            env["PGPASSWORD"] = self.warehouse_password
+        return env
 
     def export_dbt_env(self) -> None:
-        """dagster-dbt starts dbt with this process's environment, so the connection goes there."""
+        """dagster-dbt starts dbt with this process's environment, so the connection goes there
+        (and the password, kept out of the URL, reaches libpq as PGPASSWORD)."""
         os.environ.update(self.dbt_env())
 
     @property
@@ -70,6 +87,25 @@ class Settings:
         """'duckdb' or 'postgres', from the URL scheme."""
         scheme = self.warehouse_url.split(":", 1)[0]
         return "postgres" if scheme.startswith("postgres") else scheme
+
+
+def _secret(env: dict[str, str], name: str) -> str:
+    """A secret from NAME_FILE (a file holding just the secret, e.g. a mounted secret) or NAME."""
+    if env.get(f"{name}_FILE"):
+        return Path(env[f"{name}_FILE"]).read_text(encoding="utf-8").rstrip("\r\n")
+    return env.get(name, "")
+
+
+def _without_password(url: str) -> tuple[str, str]:
+    """A URL given with a password is split, so the URL itself (shown, logged, kept in run config) holds none."""
+    if not url.startswith("postgres"):
+        return url, ""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if not parsed.password:
+        return url, ""
+    return parsed._replace(password=None).render_as_string(hide_password=False), str(parsed.password)
 
 
 def _os_user() -> str:

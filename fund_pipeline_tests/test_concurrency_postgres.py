@@ -15,11 +15,11 @@ pytestmark = pytest.mark.postgres
 
 def _run(url, inbox, reports, home, *sources):
     """A `fund-pipeline run` in its own process; its log goes to a file (a pipe nobody reads would block it)."""
-    args = [sys.executable, "-m", "fund_pipeline.cli", "run", "--inbox", str(inbox), "--warehouse", url,
-            "--reports", str(reports)]
+    args = [sys.executable, "-m", "fund_pipeline.cli", "run", "--inbox", str(inbox), "--reports", str(reports)]
     for source in sources:
         args += ["--source", source]
-    env = dict(os.environ, DAGSTER_HOME=str(home))
+    # The URL carries a password, so it goes in the environment: `--warehouse` refuses one.
+    env = dict(os.environ, DAGSTER_HOME=str(home), FUND_PIPELINE_WAREHOUSE_URL=url)
     log = open(f"{reports}.log", "w", encoding="utf-8")  # noqa: SIM115 - read back by _finished
     process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     process.log_path = log.name

@@ -16,7 +16,7 @@ import pytest
 from fund_pipeline.pipeline.runner import run_pipeline, sources_selection
 from fund_pipeline.settings import Settings
 from fund_pipeline.warehouse import Warehouse
-from fund_pipeline_tests.corpus import CASES, build_corpus
+from fund_pipeline_tests.corpus import CASES, build_corpus, matching
 
 TOUCHED = {"transport_disbursements", "agriculture_policy_subsidies"}
 PER_SOURCE = ("select source, count(*) as n, round(sum({money}), 2) as money from {schema}.{table} group by 1")
@@ -69,15 +69,8 @@ def _check_accounted(warehouse: Warehouse):
 def _check_findings(warehouse: Warehouse):
     findings = warehouse.query("select rule_id, source_file, sheet, row_number, column_name from audit.current_findings")
     for case in CASES:
-        for rule_id, sheet, row_number, column in case.findings:
-            hits = findings[(findings["rule_id"] == rule_id) & (findings["source_file"] == case.file)]
-            if sheet is not None:
-                hits = hits[hits["sheet"] == sheet]
-            if row_number is not None:
-                hits = hits[hits["row_number"] == row_number]
-            if column is not None:
-                hits = hits[hits["column_name"] == column]
-            assert len(hits) >= 1, (case.name, rule_id)
+        for expected in case.findings:
+            assert len(matching(findings, case, expected)) >= 1, (case.name, expected)
 
 
 def test_no_corpus_file_stops_the_run_and_every_row_is_accounted_for(corpus_run):

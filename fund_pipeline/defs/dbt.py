@@ -9,6 +9,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from fund_pipeline.access.roles import keep_grants
 from fund_pipeline.defs.resources import FundPipelineResource
 from fund_pipeline.settings import DBT_PROJECT_DIR
 
@@ -52,6 +53,7 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         project_compliance, household_transfers, payment_accounts. One run at a time rebuilds them."""
         with fund.warehouse().lock("dbt"):
             yield from dbt.cli(["build"], context=context).stream()
+            keep_grants(fund.warehouse())  # dbt rebuilt the marts as new tables: renew the read roles' grants
 
     return fund_dbt_models
 

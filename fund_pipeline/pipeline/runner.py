@@ -9,6 +9,8 @@ import dagster as dg
 
 from fund_pipeline.settings import Settings, dagster_instance
 
+USER_TAG = "fund_pipeline/user"  # who started a manual run: the proxy's authenticated user or the OS user
+
 
 @dataclass
 class RunOutcome:
@@ -51,7 +53,8 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
     register_years(instance, [*settings.fiscal_years, *years_in_inbox(load_layouts(), settings.inbox)])
     results = []
     if not known_years(instance) and landing:  # nothing says which years yet: land first, which registers them
-        results.append(job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=landing))
+        results.append(job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=landing,
+                                              tags={USER_TAG: settings.user}))
         keys = keys - set(landing)
     registered = known_years(instance)
     wanted = [str(y) for y in years] if years else registered
@@ -62,7 +65,7 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
     chosen = sorted(k for k in keys if graph.get(k).is_materializable
                     and (span or graph.get(k).partitions_def is None))
     if chosen:
-        tags = all_years_tags(span) if span else {}
+        tags = {**(all_years_tags(span) if span else {}), USER_TAG: settings.user}
         results.append(job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=chosen, tags=tags))
     return _outcome(settings, results)
 

@@ -39,6 +39,7 @@ class Warehouse:
 
     def __init__(self, url: str):
         self.url = url
+        self._reshaped = False  # a table was created or gained a column: read grants need renewing
 
     @staticmethod
     def from_url(url: str) -> Warehouse:
@@ -105,6 +106,7 @@ class Warehouse:
             for column in frame.columns:
                 if column not in existing:
                     self._execute(con, f'alter table {schema}."{table}" add column "{column}" {_sql_type(frame[column], self.dialect)}')
+                    self._reshaped = True
         if delete_where:
             self._execute(con, f'delete from {schema}."{table}" where {delete_where}')
         if len(frame):
@@ -122,6 +124,7 @@ class Warehouse:
     def _create(self, con, schema, table, frame):
         columns = ", ".join(f'"{c}" {_sql_type(frame[c], self.dialect)}' for c in frame.columns)
         self._execute(con, f'create table {schema}."{table}" ({columns})')
+        self._reshaped = True
 
     def _exists(self, con, schema, table) -> bool:
         sql = ("select count(*) from information_schema.tables "
@@ -234,6 +237,16 @@ class PostgresWarehouse(Warehouse):
             raise
         finally:
             raw.close()
+        self._renew_grants_if_reshaped()
+
+    def _renew_grants_if_reshaped(self) -> None:
+        """A new or reshaped table is closed to the read roles until their grants are made true again
+        (fund_pipeline/access/roles.py; a no-op where `fund-pipeline db roles` was never run)."""
+        if self._reshaped:
+            from fund_pipeline.access.roles import keep_grants
+
+            self._reshaped = False
+            keep_grants(self)
 
     @contextlib.contextmanager
     def lock(self, name: str) -> Iterator[None]:

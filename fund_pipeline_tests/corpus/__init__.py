@@ -9,6 +9,7 @@ their money in yuan, and the findings (rule, sheet, row, column) it must produce
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import zipfile
 from collections.abc import Callable
@@ -35,9 +36,14 @@ class Case:
     build: Callable[[Path], None] | None = None
 
 
+_VOUCHERS = itertools.count(1)
+
+
 def row(n: int, amount=12.5, **changes) -> list:
+    """A ledger row; each gets its own voucher number, so rows of different files never repeat by chance."""
     values = {"序号": n, "项目编号": f"HN2016-9{n:02d}", "项目名称": f"南什村道路项目{n}", "乡镇": "会师镇", "村": "南什村",
-              "资金渠道": CHANNEL, "用途": "道路", AMOUNT_COLUMN: amount, "拨付日期": "2016年5月3日", "凭证号": f"记-9{n:02d}"}
+              "资金渠道": CHANNEL, "用途": "道路", AMOUNT_COLUMN: amount, "拨付日期": "2016年5月3日",
+              "凭证号": f"记-{next(_VOUCHERS):05d}"}
     values.update(changes)
     return [values[h] for h in HEADER]
 
@@ -255,8 +261,9 @@ def _cases() -> list[Case]:
           file="交通运输局/2016年交通扶贫资金拨付台账(另存为).xlsx")
     def _(p):
         original = p.with_name("2016年交通扶贫资金拨付台账(原件).xlsx")
-        write(original, [row(71, 10), row(72, 20), row(73, 30)], title="会宁县交通运输局扶贫项目资金拨付台账(原件)")
-        write(p, [row(71, 10), row(72, 20), row(73, 30)])
+        rows = [row(71, 10), row(72, 20), row(73, 30)]
+        write(original, rows, title="会宁县交通运输局扶贫项目资金拨付台账(原件)")
+        write(p, rows)
         os.utime(original, (original.stat().st_mtime - 3600,) * 2)  # the original arrived an hour earlier
 
     @case("全角身份证号", 1, 1_500.0, source="agriculture_policy_subsidies",
@@ -303,6 +310,16 @@ def _rewrite_member(path: Path, member: str, change: Callable[[bytes], bytes]) -
 
 
 CASES = _cases()
+
+
+def matching(findings, case: Case, expected: tuple):
+    """The findings of a case's file that match one expected (rule_id, sheet, row_number, column_name)."""
+    rule_id, sheet, row_number, column = expected
+    hits = findings[(findings["rule_id"] == rule_id) & (findings["source_file"] == case.file)]
+    for name, value in (("sheet", sheet), ("row_number", row_number), ("column_name", column)):
+        if value is not None:
+            hits = hits[hits[name] == value]
+    return hits
 
 
 def build_corpus(inbox: Path, cases: list[Case] = CASES) -> list[Case]:
