@@ -19,6 +19,15 @@ _DIGIT_RUN = re.compile(rf"(?<![\dA-Za-z])(?P<run>\d(?:{_SEPARATOR}?\d){{13,20}}
 _SCIENTIFIC = re.compile(r"(?<![\dA-Za-z])(\d)\.(\d{3})\d*[eE]\+?(1[4-9]|2[0-1])(?!\d)")
 
 
+# The plain digit runs alone, one pattern per length from 22 (long passbook numbers) down to 15 (legacy
+# IDs): simple enough for PostgreSQL's regexp_replace, into which the masked views compile them
+# (fund_pipeline/access/roles.py).
+_PATTERNS = [
+    (rf"(?<![\dA-Za-z])(\d{{4}})\d{{{n - 8}}}(\d{{3}}[\dXx])(?![\dA-Za-z])", r"\1" + "*" * (n - 8) + r"\2")
+    for n in range(22, 14, -1)
+]
+
+
 def _mask_run(match: re.Match) -> str:
     digits = re.sub(r"[^\dXx]", "", match.group("run"))
     if not 15 <= len(digits) <= 22:
