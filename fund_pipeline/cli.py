@@ -135,6 +135,39 @@ def _sources_epilog(option: str) -> str:
     return "\n".join(lines)
 
 
+def _findings(args) -> int:
+    """An auditor's disposition of findings: by key on the command line, or a filled-in report workbook."""
+    import pandas as pd
+
+    from fund_pipeline.pipeline.lifecycle import (
+        DispositionError,
+        read_disposition_workbook,
+        record_dispositions,
+    )
+    from fund_pipeline.warehouse import Warehouse
+
+    settings = Settings.from_env().with_overrides(warehouse_url=args.warehouse)
+    try:
+        warehouse = Warehouse.from_url(settings.warehouse_url)
+        if args.action == "dispose":
+            entries = pd.DataFrame({"finding_key": args.keys, "disposition": args.disposition, "note": args.note or ""})
+            recorded = record_dispositions(warehouse, entries, settings.user, via="命令行")
+        else:
+            path = Path(args.file)
+            if not path.is_file():
+                raise DispositionError(f"找不到文件 {path}")
+            recorded = record_dispositions(warehouse, read_disposition_workbook(path), settings.user,
+                                           via=f"Excel回填:{path.name}")
+    except DispositionError as error:
+        print(f"未登记:{error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # an unreachable or wrong warehouse: the auditor gets one line, not a traceback
+        print(f"未登记:无法读写数据仓库({type(error).__name__}:{str(error).splitlines()[0][:200]})", file=sys.stderr)
+        return 2
+    print(f"已登记处置 {recorded} 条(处置人 {settings.user});下次生成的审计报告中显示。")
+    return 0
+
+
 def _db_roles(args) -> int:
     """Create the warehouse roles and grants (PostgreSQL; run as an administrator, e.g. postgres)."""
     from fund_pipeline.access.roles import Roles, create_roles
@@ -221,6 +254,19 @@ def main(argv: list[str] | None = None) -> int:
     validate.add_argument("--source", metavar="来源", help="来源:布局名(如 transport_disbursements)或部门名(如 交通运输局、会宁县交通运输局)"
                                            "(默认:按文件所在部门文件夹和文件名自动识别)")
     validate.set_defaults(handler=_validate)
+
+    findings = commands.add_parser("findings", help="审计处置:登记问题的处置意见(确认问题/误报/整改中/已整改)")
+    actions = findings.add_subparsers(dest="action", required=True)
+    dispose = actions.add_parser("dispose", help="按问题编号登记处置,例如 findings dispose CHANNEL-1a2b3c4d5e6f --as 误报")
+    dispose.add_argument("keys", nargs="+", metavar="问题编号", help="审计报告「问题编号」列中的编号(可多个)")
+    dispose.add_argument("--as", dest="disposition", required=True, choices=["确认问题", "误报", "整改中", "已整改"],
+                         help="处置意见")
+    dispose.add_argument("--note", help="处置说明")
+    dispose.add_argument("--warehouse", help="数据仓库地址(默认取 FUND_PIPELINE_WAREHOUSE_URL)")
+    imported = actions.add_parser("import", help="导入填写了「处置」列的审计报告.xlsx")
+    imported.add_argument("file", metavar="工作簿")
+    imported.add_argument("--warehouse", help="数据仓库地址(默认取 FUND_PIPELINE_WAREHOUSE_URL)")
+    findings.set_defaults(handler=_findings)
 
     args = parser.parse_args(argv)
     return args.handler(args)

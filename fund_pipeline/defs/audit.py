@@ -23,8 +23,10 @@ from fund_pipeline.pipeline.aggregate import (
 )
 from fund_pipeline.pipeline.findings import current_findings, replace_findings
 from fund_pipeline.pipeline.ingest import unmatched_files
+from fund_pipeline.pipeline.lifecycle import import_disposition_folder
 from fund_pipeline.pipeline.summary import aggregate_measures, rule_summary
-from fund_pipeline.report.build import ReportInput, write_report
+from fund_pipeline.report.build import write_report
+from fund_pipeline.report.inputs import report_input
 from fund_pipeline.report.masking import mask_text
 from fund_pipeline.rules.catalogue import Rule, load_catalogue
 from fund_pipeline.rules.validation import evaluate
@@ -149,16 +151,11 @@ def audit_report(context: dg.AssetExecutionContext, fund: FundPipelineResource) 
     original values and Excel row numbers, county-year measures, row reconciliation) and an HTML page with
     the same and charts of the measures against their thresholds. IDs and accounts are masked."""
     warehouse, catalogue = fund.warehouse(), load_catalogue()
-    where = f"run_id = '{context.run_id}'"
-    report = ReportInput(
-        run_id=context.run_id, generated_at=pd.Timestamp.now().floor("s"), catalogue_version=catalogue.version,
-        policy=catalogue.policy,
-        summary=warehouse.read_table("audit", "rule_summary", where=where),
-        findings=current_findings(warehouse),
-        measures=warehouse.read_table("audit", "policy_measures", where=where),
-        reconciliation=warehouse.read_table("audit", "current_reconciliation"),
-        data_docs="../gx-data-docs/index.html" if (fund.data_docs_path / "index.html").exists() else None,
-    )
+    recorded, problems = import_disposition_folder(warehouse, fund.inbox_path, fund.user)
+    for problem in problems:
+        context.log.warning(f"审计处置未导入:{problem}")
+    report = report_input(warehouse, catalogue, context.run_id,
+                          "../gx-data-docs/index.html" if (fund.data_docs_path / "index.html").exists() else None)
     directory = fund.reports_path / f"run-{context.run_id[:8]}"
     paths = write_report(report, directory)
     latest = fund.reports_path / "latest"
@@ -166,5 +163,5 @@ def audit_report(context: dg.AssetExecutionContext, fund: FundPipelineResource) 
     shutil.copytree(directory, latest)
     return dg.MaterializeResult(metadata={
         "html": dg.MetadataValue.path(str(paths["html"])), "excel": dg.MetadataValue.path(str(paths["excel"])),
-        "findings": len(report.findings),
+        "findings": len(report.findings), "dispositions_imported": recorded,
     })

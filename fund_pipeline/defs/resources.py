@@ -15,10 +15,12 @@ class FundPipelineResource(dg.ConfigurableResource):
     inbox: str
     warehouse_url: str
     reports_dir: str
+    user: str = ""  # who is acting (Settings.user): recorded with dispositions imported from the inbox
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "FundPipelineResource":
-        return cls(inbox=str(settings.inbox), warehouse_url=settings.warehouse_url, reports_dir=str(settings.reports_dir))
+        return cls(inbox=str(settings.inbox), warehouse_url=settings.warehouse_url, reports_dir=str(settings.reports_dir),
+                   user=settings.user)
 
     @property
     def inbox_path(self) -> Path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from fund_pipeline.pipeline.lifecycle import RESOLVED_TABLE, previous_state, resolved_since, with_status
 from fund_pipeline.warehouse import Warehouse
 
 FINDINGS_SCHEMA, FINDINGS_TABLE, CURRENT_TABLE = "audit", "validation_findings", "current_findings"
@@ -41,10 +42,17 @@ def replace_findings(warehouse: Warehouse, findings: pd.DataFrame, run_id: str, 
     and the fiscal years the run covered)."""
     conditions = _slice(source, target, ingest, years, rule_ids)
     history_delete = " and ".join([f"run_id = '{run_id}'", *conditions])
-    warehouse.append(FINDINGS_SCHEMA, FINDINGS_TABLE, findings,
-                     delete_where=history_delete if warehouse.table_exists(FINDINGS_SCHEMA, FINDINGS_TABLE) else None)
-    warehouse.append(FINDINGS_SCHEMA, CURRENT_TABLE, findings,
-                     delete_where=" and ".join(conditions) if warehouse.table_exists(FINDINGS_SCHEMA, CURRENT_TABLE) else None)
+    with warehouse.lock("findings"):
+        # Each finding is 新增 or 持续 against the slice as it stood; what the slice no longer has is 已整改.
+        previous = previous_state(warehouse, FINDINGS_SCHEMA, CURRENT_TABLE, " and ".join(conditions))
+        findings = with_status(findings, previous, run_id)
+        resolved = resolved_since(previous, findings, run_id)
+        warehouse.append(FINDINGS_SCHEMA, FINDINGS_TABLE, findings,
+                         delete_where=history_delete if warehouse.table_exists(FINDINGS_SCHEMA, FINDINGS_TABLE) else None)
+        warehouse.append(FINDINGS_SCHEMA, CURRENT_TABLE, findings,
+                         delete_where=" and ".join(conditions) if warehouse.table_exists(FINDINGS_SCHEMA, CURRENT_TABLE) else None)
+        if len(resolved):
+            warehouse.append(FINDINGS_SCHEMA, RESOLVED_TABLE, resolved)
     return len(findings)
 
 

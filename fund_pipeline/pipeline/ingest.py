@@ -174,12 +174,14 @@ def unmatched_files(inbox, specs, catalogue: Catalogue, run_id: str) -> pd.DataF
     """INGEST-UNMATCHED: a spreadsheet in the inbox that no layout reads is reported, not silently ignored."""
     from pathlib import Path
 
+    from fund_pipeline.pipeline.lifecycle import DISPOSITION_FOLDER
     from fund_pipeline.sources.reader import find_files
 
     inbox = Path(inbox)
     matched = {p for spec in specs for p in find_files(spec, inbox)}
     stray = sorted(p for p in inbox.rglob("*") if p.is_file() and p.suffix.lower() in SPREADSHEET_SUFFIXES
-                   and not p.name.startswith(("~$", ".")) and p not in matched)
+                   and not p.name.startswith(("~$", ".")) and p not in matched
+                   and DISPOSITION_FOLDER not in p.relative_to(inbox).parts)  # auditors' dispositions, not data
     rule = catalogue.rule("INGEST-UNMATCHED")
     rows = [{"rule_id": rule.id, "severity": rule.severity, "level": rule.level, "target": "ingest", "source": "inbox",
              "source_file": p.relative_to(inbox).as_posix(), "value": p.name, "expected": "已登记来源布局中的文件",

@@ -13,16 +13,20 @@ from pathlib import Path
 
 import great_expectations as gx
 import pandas as pd
-from great_expectations.checkpoint import UpdateDataDocsAction
+from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.expectations.row_conditions import Column
 
+from fund_pipeline.pipeline.lifecycle import business_key
+from fund_pipeline.reference import channel_purposes
+from fund_pipeline.rules import data_docs
 from fund_pipeline.rules.catalogue import Catalogue, Check, Rule
+from fund_pipeline.rules.wording import column_label, expected_sentence
 from fund_pipeline.sources.schemas import ENTITIES
 
 FINDING_COLUMNS = (
     "run_id", "rule_id", "severity", "level", "target", "source", "department", "source_file", "sheet",
     "row_number", "row_key", "column_name", "value", "expected", "message", "policy_clause", "fiscal_year",
-    "catalogue_version", "detected_at", "group_key", "attribution",
+    "catalogue_version", "detected_at", "group_key", "attribution", "business_key",
 )
 # group_key: the person, period, village or project a summed check adds rows up over (every contributing
 # row is a finding sharing it); attribution: for aggregate findings, the departments, files, sheets and
@@ -102,31 +106,6 @@ def _labels(target: str) -> dict[str, str]:
     return {f.name: f.label for f in ENTITIES.get(target, ())}
 
 
-def _expected_text(check: Check, params: dict, labels: dict) -> str:
-    label = labels.get(check.column or "", check.column or "")
-    kind = check.expect
-    if kind == "between":
-        low, high = params.get("min_value"), params.get("max_value")
-        below, above = ("<" if params.get("strict_min") else "≤"), ("<" if params.get("strict_max") else "≤")
-        if low is not None and high is not None:
-            return f"{low} {below} {label} {above} {high}"
-        if low is not None:
-            return f"{label} {'>' if params.get('strict_min') else '≥'} {low}"
-        return f"{label} {above} {high}"
-    if kind == "in_set":
-        return f"{label} ∈ {{{'、'.join(map(str, params['value_set']))}}}"
-    if kind == "not_null":
-        return f"{label} 非空"
-    if kind == "unique_together":
-        return "(" + "、".join(labels.get(c, c) for c in params["columns"]) + ") 不重复"
-    if kind in ("pair_equal", "pair_greater_or_equal"):
-        a, b = labels.get(params["column_a"], params["column_a"]), labels.get(params["column_b"], params["column_b"])
-        return f"{a} {'=' if kind == 'pair_equal' else '≥'} {b}"
-    if kind == "match_regex":
-        return f"{label} 符合格式 {params['regex']}"
-    return kind
-
-
 def _expectation(check: Check, params: dict, condition, meta: dict) -> gx.expectations.Expectation:
     common = {"meta": meta}
     if condition is not None:
@@ -171,7 +150,7 @@ def compile_rules(rules: list[Rule], target: str, years: list[int]) -> list[Comp
                 meta = {"rule_id": rule.id, "check": index, "severity": severity, "fiscal_year": year,
                         "key": len(compiled)}
                 compiled.append(CompiledCheck(rule, check, _expectation(check, params, condition, meta),
-                                              _expected_text(check, params, labels), severity))
+                                              expected_sentence(rule, index, check, params, labels, thresholds), severity))
     return compiled
 
 
@@ -208,19 +187,24 @@ def columns_read(compiled: list[CompiledCheck]) -> list[str]:
     return sorted(names)
 
 
-def run_suite(name: str, frame: pd.DataFrame, compiled: list[CompiledCheck], docs_dir: Path | None = None):
+def run_suite(name: str, frame: pd.DataFrame, compiled: list[CompiledCheck], docs_dir: Path | None = None,
+              run_name: str | None = None):
     """Validate a frame with GX; returns (compiled check, GX result) pairs in suite order.
-    With docs_dir, the run goes through a Checkpoint whose action renders GX Data Docs there."""
+    With docs_dir, the run goes through a Checkpoint and GX Data Docs are rendered there, offline and
+    from a masked, escaped copy of the result (rules/data_docs.py)."""
     context = _context()
     frame = frame[[c for c in columns_read(compiled) if c in frame.columns]]
     definition = _definition(context, name, build_suite(name, compiled))
     if docs_dir is None:
         result = definition.run(batch_parameters={"dataframe": frame}, result_format=_FIRST_PASS)
     else:
+        # The pages are built from a masked, escaped copy of the result (data_docs.render), not by GX's own action.
         checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
-            name=name, validation_definitions=[definition], result_format=_FIRST_PASS,
-            actions=[UpdateDataDocsAction(name="data_docs", site_names=[_docs_site(context, Path(docs_dir))])]))
-        result = next(iter(checkpoint.run(batch_parameters={"dataframe": frame}).run_results.values()))
+            name=name, validation_definitions=[definition], result_format=_FIRST_PASS, actions=[]))
+        checkpoint_result = checkpoint.run(batch_parameters={"dataframe": frame},
+                                           run_id=RunIdentifier(run_name=run_name or name))
+        data_docs.render(context, _docs_site(context, Path(docs_dir)), Path(docs_dir), checkpoint_result)
+        result = next(iter(checkpoint_result.run_results.values()))
     outcomes = {int(o.expectation_config.meta["key"]): o for o in result.results}
     failing = [compiled[k] for k, o in outcomes.items() if not o.success]
     if failing:
@@ -266,15 +250,16 @@ def findings_from_results(pairs, frame: pd.DataFrame, target: str, catalogue: Ca
         column = compiled.check.report_column or compiled.check.column
         piece = pd.DataFrame({
             "rule_id": compiled.rule.id, "severity": compiled.severity, "level": compiled.rule.level,
-            "target": target, "column_name": labels.get(column, column),
+            "target": target, "column_name": column_label(column, labels),
             "value": _as_text(rows[column]) if column in rows else pd.NA,
-            "expected": compiled.expected_text, "message": compiled.rule.message,
+            "expected": _row_expected(compiled.expected_text, rows), "message": compiled.rule.message,
             "policy_clause": compiled.rule.clause,
         }, index=index)
         for lineage in ("source", "department", "source_file", "sheet", "row_number", "row_key", "fiscal_year"):
             piece[lineage] = rows[lineage] if lineage in rows else pd.NA
         group = compiled.check.params.get("group_column")
         piece["group_key"] = rows[group].astype("string") if group in rows else pd.NA
+        piece["business_key"] = business_key(target, rows)
         pieces.append(piece)
     if not pieces:
         return empty_findings()
@@ -285,6 +270,16 @@ def findings_from_results(pairs, frame: pd.DataFrame, target: str, catalogue: Ca
     findings["catalogue_version"] = catalogue.version
     findings["detected_at"] = detected_at
     return normalise_findings(findings)
+
+
+def _row_expected(text: str, rows: pd.DataFrame):
+    """Fill the per-row part of an expected sentence (the purposes the row's own channel allows)."""
+    if "{allowed_purposes}" not in text or "channel_name" not in rows:
+        return text
+    allowed = channel_purposes().groupby("channel_name")["purpose"].agg("、".join)
+    purposes = rows["channel_name"].astype(object).map(allowed).fillna("(该渠道未登记用途)")
+    head, tail = text.split("{allowed_purposes}", 1)
+    return head + purposes.astype(str) + tail
 
 
 def _as_text(values: pd.Series) -> pd.Series:
@@ -300,7 +295,7 @@ def normalise_findings(findings: pd.DataFrame) -> pd.DataFrame:
     out["fiscal_year"] = pd.to_numeric(out["fiscal_year"], errors="coerce").astype("Int64")
     for column in ("run_id", "rule_id", "severity", "level", "target", "source", "department", "source_file", "sheet",
                    "row_key", "column_name", "value", "expected", "message", "policy_clause", "catalogue_version",
-                   "group_key", "attribution"):
+                   "group_key", "attribution", "business_key"):
         out[column] = out[column].astype("string")
     out["detected_at"] = pd.to_datetime(out["detected_at"])
     return out
@@ -321,6 +316,6 @@ def evaluate(target: str, frame: pd.DataFrame, rules: list[Rule], catalogue: Cat
         return empty_findings(), None
     years = sorted(int(y) for y in frame["fiscal_year"].dropna().unique()) if "fiscal_year" in frame else []
     compiled = compile_rules(rules, target, years)
-    pairs, result = run_suite(suite_name(target), frame, compiled, docs_dir)
+    pairs, result = run_suite(suite_name(target), frame, compiled, docs_dir, run_name=f"run-{run_id[:8]}")
     findings = findings_from_results(pairs, frame, target, catalogue, run_id, detected_at or pd.Timestamp.now())
     return findings, bool(result.success)
