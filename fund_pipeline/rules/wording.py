@@ -107,13 +107,18 @@ def target_info(target: str | None) -> dict:
     return wording().get("targets", {}).get(target or "", {})
 
 
+def _own_checks(rule: Rule):
+    """A rule's checks without the twins that re-check a measure with quarantined money included."""
+    return [(i, c) for i, c in enumerate(rule.checks) if not str(c.column or "").endswith("_with_quarantined")]
+
+
 def threshold_sentence(rule: Rule) -> str:
     """The rule's thresholds in words, by year where they change (for the summary and the glossary)."""
     given = (wording().get("rules", {}).get(rule.id) or {}).get("standard")
     if given or not rule.checks:
         return given or ""
     sentences = []
-    for index, check in enumerate(rule.checks):
+    for index, check in _own_checks(rule):
         params = {k: rule.thresholds.get(v[1:], v) if isinstance(v, str) and v.startswith("$") else v
                   for k, v in check.params.items()}
         sentences.append(expected_sentence(rule, index, check, params, {}, rule.thresholds)
@@ -123,7 +128,7 @@ def threshold_sentence(rule: Rule) -> str:
         changed = {k: v for k, v in changes.items() if k != "severity"}
         if changed:
             params_by_check = []
-            for index, check in enumerate(rule.checks):
+            for index, check in _own_checks(rule):
                 merged = rule.thresholds_for(year)
                 params = {k: merged.get(v[1:], v) if isinstance(v, str) and v.startswith("$") else v
                           for k, v in check.params.items()}
