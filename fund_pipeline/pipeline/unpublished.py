@@ -22,8 +22,9 @@ PUBLISHED_SCHEMAS = ("clean", "quarantine")
 
 def empty_published(entity: str) -> dict[str, pd.DataFrame]:
     """The clean and quarantine frames a publish of no rows makes, by schema."""
-    # A landed table also carries the run that read it (defs/ingest.py adds it), so a placeholder has it too.
-    landed = conform(entity, empty_records(entity)).assign(run_id=pd.Series(dtype="string"))
+    # Shaped like a landed table (pipeline/ingest.py adds the set-aside reason, defs/ingest.py the run).
+    text = pd.Series(dtype="string")
+    landed = conform(entity, empty_records(entity)).assign(_set_aside=text, run_id=text)
     result = validate_and_split(entity, landed, References.empty(), load_catalogue(), run_id="")
     return {"clean": conform(entity, result.published), "quarantine": conform(entity, result.quarantined)}
 
