@@ -24,6 +24,8 @@ COUNTED_SCHEMAS = ("landing", "clean", "quarantine", "staging", "intermediate", 
 COLUMNS = ("select table_schema, table_name, column_name, data_type from information_schema.columns "
            "where table_schema in ('landing', 'clean', 'quarantine', 'audit', 'staging', 'intermediate', 'marts') "
            "order by 1, 2, 3")
+PUBLISHED_COLUMNS = ("select table_name, column_name, data_type from information_schema.columns "
+                     "where table_schema = '{schema}' order by table_name, ordinal_position")
 
 
 def settings_for(inbox: Path, url: str, reports: Path) -> Settings:
@@ -52,7 +54,8 @@ def one_source_state(warehouse: Warehouse) -> dict:
     rows["landing"] = warehouse.query(f"select source, fiscal_year, count(*) as n from landing.{SOURCE} group by 1, 2")
     reasons = warehouse.query("select distinct quarantine_rules from quarantine.disbursements")["quarantine_rules"]
     marts = warehouse.query("select table_name from information_schema.tables where table_schema = 'marts'")
-    return {"rows": rows, "reasons": ",".join(reasons.dropna()), "marts": sorted(marts["table_name"]),
+    return {"columns": {s: warehouse.query(PUBLISHED_COLUMNS.format(schema=s)) for s in ("clean", "quarantine")},
+            "rows": rows, "reasons": ",".join(reasons.dropna()), "marts": sorted(marts["table_name"]),
             "villages": int(warehouse.query("select count(*) as n from clean.villages")["n"].iloc[0]),
             "years": sorted({int(y) for schema in ("clean", "quarantine") for y in warehouse.query(
                 f"select distinct fiscal_year from {schema}.disbursements")["fiscal_year"].dropna()})}
@@ -126,6 +129,14 @@ def test_a_run_for_one_source_works_on_a_fresh_warehouse(duckdb_county):
     assert runs["one_source"].success, runs["one_source"].error
     assert runs["one_source"].reports  # the run went through to the auditors' report
     assert_only_the_source_was_run(after)
+
+
+def test_unpublished_entities_get_the_columns_and_types_a_publish_makes(duckdb_county):
+    _, runs, reference, _, after = duckdb_county
+    assert runs["reference"].success, runs["reference"].error
+    published = Warehouse.from_url(reference.warehouse_url)
+    for schema in ("clean", "quarantine"):
+        pd.testing.assert_frame_equal(after["columns"][schema], published.query(PUBLISHED_COLUMNS.format(schema=schema)))
 
 
 def test_warehouse_files_named_like_schemas_publish_what_any_other_name_does(duckdb_county):
