@@ -4,10 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 DATA ?= data
+# The sample county lives in its own folder, laid out like a data folder (inbox/, warehouse.duckdb, reports/):
+# make targets never touch $(DATA)/inbox, the real inbox (FUND_PIPELINE_INBOX's default), nor the real warehouse.
+SAMPLE ?= $(DATA)/sample
 SCALE ?= 0.02
 
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
-export FUND_PIPELINE_DATA_DIR ?= $(CURDIR)/$(DATA)
+export FUND_PIPELINE_DATA_DIR ?= $(abspath $(DATA))
 export DO_NOT_TRACK = 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
@@ -24,14 +27,18 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
+## (Re)make the sample county's spreadsheets in $(SAMPLE)/inbox; refuses a folder the sample did not make.
 sample: $(STAMP)
-	$(BIN)/fund-pipeline sample --out $(DATA)/inbox --scale $(SCALE)
+	@if [ -d $(SAMPLE)/inbox ] && [ ! -f $(SAMPLE)/inbox/sample.json ]; then \
+	  echo "$(SAMPLE)/inbox 不是样例县生成的文件夹,不会删除;请用 SAMPLE=其他文件夹" >&2; exit 1; fi
+	rm -rf $(SAMPLE)/inbox
+	$(BIN)/fund-pipeline sample --out $(SAMPLE)/inbox --scale $(SCALE)
 
-## Build the environment, make the sample county and run the whole pipeline on the embedded DuckDB default.
-run: $(STAMP)
-	@rm -rf $(DATA)/inbox
-	$(BIN)/fund-pipeline sample --out $(DATA)/inbox --scale $(SCALE)
-	$(BIN)/fund-pipeline run
+## Build the environment, make the sample county and run the whole pipeline on it, into its own DuckDB
+## warehouse and reports under $(SAMPLE)/.
+run: sample
+	$(BIN)/fund-pipeline run --inbox $(SAMPLE)/inbox --warehouse duckdb:///$(SAMPLE)/warehouse.duckdb \
+	  --reports $(SAMPLE)/reports
 
 ## The Dagster UI and daemon on this machine (http://127.0.0.1:3000).
 dev: $(STAMP)
@@ -47,5 +54,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
+## Generated files only: the sample county ($(SAMPLE)/: its spreadsheets, warehouse and reports) and build
+## output. Never the real inbox, warehouse, reports or Dagster run history ($(DATA)/…, .dagster_home).
 clean:
-	rm -rf $(DATA) .dagster_home dbt/target dbt/logs .pytest_cache
+	@if [ -f $(SAMPLE)/inbox/sample.json ]; then rm -rf $(SAMPLE)/inbox; fi
+	rm -rf $(SAMPLE)/warehouse.duckdb $(SAMPLE)/warehouse.duckdb.wal $(SAMPLE)/warehouse.duckdb.tmp $(SAMPLE)/reports \
+	  dbt/target dbt/logs .pytest_cache
+	@rmdir $(SAMPLE) 2>/dev/null || true

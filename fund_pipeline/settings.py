@@ -13,6 +13,9 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+# The catalog name a DuckDB warehouse file is attached under, by Python and dbt alike: DuckDB would otherwise
+# name it after the file, and a file called clean.duckdb (or marts, audit, …) makes `clean.x` ambiguous.
+DUCKDB_CATALOG = "warehouse"
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,10 @@ class Settings:
     viewer_role: str = "fund_viewer"
     writer_password: str = field(default="", repr=False, compare=False)  # set on the writer role by `db roles`
     service: ServiceSettings = field(default_factory=lambda: ServiceSettings())  # serve, schedules, notices
+
+    def __post_init__(self):
+        # Resolved once, here, so Python and dbt (which runs in dbt/) open the same file.
+        object.__setattr__(self, "warehouse_url", absolute_warehouse_url(self.warehouse_url))
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -63,8 +70,8 @@ class Settings:
         from sqlalchemy.engine import make_url
 
         if self.warehouse_kind == "duckdb":
-            return {"FUND_PIPELINE_DBT_TARGET": "duckdb",
-                    "FUND_PIPELINE_DUCKDB_PATH": self.warehouse_url.removeprefix("duckdb:///")}
+            return {"FUND_PIPELINE_DBT_TARGET": "duckdb", "FUND_PIPELINE_DUCKDB_PATH": str(duckdb_path(self.warehouse_url)),
+                    "FUND_PIPELINE_DUCKDB_CATALOG": DUCKDB_CATALOG}
         url = make_url(self.warehouse_url)
         env = {
             "FUND_PIPELINE_DBT_TARGET": "postgres",
@@ -163,6 +170,17 @@ class ServiceSettings:
 def child_environment(**changes: str) -> dict[str, str]:
     """The environment for the service's child processes (daemon, webserver): this one plus `changes`."""
     return {**os.environ, **changes}
+
+
+def duckdb_path(url: str) -> Path:
+    """The file of a `duckdb:///…` URL, as SQLAlchemy reads it: `duckdb:///rel/w.duckdb` is relative to the
+    working directory, `duckdb:////abs/w.duckdb` absolute."""
+    return Path(os.path.abspath(Path(url.removeprefix("duckdb:///")).expanduser()))
+
+
+def absolute_warehouse_url(url: str) -> str:
+    """A DuckDB URL with its file made absolute against the working directory; other URLs unchanged."""
+    return f"duckdb:///{duckdb_path(url)}" if url.startswith("duckdb:///") else url
 
 
 def _os_user() -> str:

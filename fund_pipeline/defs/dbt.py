@@ -1,6 +1,7 @@
 """The dbt project (staging -> intermediate -> marts) as Dagster assets."""
 
 
+import json
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,7 +13,9 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from fund_pipeline.access.roles import keep_grants
 from fund_pipeline.defs.resources import FundPipelineResource
 from fund_pipeline.instance_config import DBT_POOL
+from fund_pipeline.pipeline.unpublished import create_unpublished_tables
 from fund_pipeline.settings import DBT_PROJECT_DIR
+from fund_pipeline.warehouse import Warehouse
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
@@ -54,10 +57,29 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         fund_flow (channel -> project -> village -> household), county_year_measures, channel_summary,
         project_compliance, household_transfers, payment_accounts. One run at a time rebuilds them."""
         with fund.warehouse().lock("dbt"):
+            _prepare_partial_build(context, dbt, fund.warehouse())
             yield from dbt.cli(["build"], context=context).stream()
             keep_grants(fund.warehouse())  # dbt rebuilt the marts as new tables: renew the read roles' grants
 
     return fund_dbt_models
+
+
+def _prepare_partial_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse) -> None:
+    """A run for some sources only (`run --source X`) builds just the models downstream of them; on a fresh
+    warehouse the others, and the clean tables they read, do not exist yet. Create the missing clean tables
+    empty and build the missing models outside the selection (and what they read), so the selected ones build."""
+    created = create_unpublished_tables(warehouse)
+    if created:
+        context.log.info(f"尚未发布的实体已建空表:{', '.join(created)}")
+    present = set(warehouse.query("select table_schema, table_name from information_schema.tables")
+                  .itertuples(index=False, name=None))
+    manifest = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
+    missing = sorted(node["name"] for node in manifest["nodes"].values()
+                     if node["resource_type"] == "model" and (node["schema"], node["alias"]) not in present
+                     and mart_key(node["name"]) not in context.selected_asset_keys)
+    if missing:
+        context.log.info(f"先建立本次未选中且尚不存在的 dbt 模型:{', '.join(missing)}")
+        dbt.cli(["run", "--select", " ".join(f"+{name}" for name in missing)], manifest=dbt_project.manifest_path).wait()
 
 
 def dbt_resource() -> DbtCliResource:

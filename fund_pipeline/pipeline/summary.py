@@ -25,7 +25,9 @@ def aggregate_measures(frame: pd.DataFrame, rules: list[Rule], findings: pd.Data
                 rows.append({"fiscal_year": int(year), "rule_id": rule.id, "measure": column,
                              "value": None if pd.isna(value) else float(value), "threshold": float(threshold),
                              "bound": bound, "passed": int(year) not in failed_years})
-    return pd.DataFrame(rows, columns=["fiscal_year", "rule_id", "measure", "value", "threshold", "bound", "passed"])
+    # Typed even when empty (marts with no data yet), so audit.policy_measures is never created with text columns.
+    return pd.DataFrame(rows, columns=["fiscal_year", "rule_id", "measure", "value", "threshold", "bound", "passed"]).astype(
+        {"fiscal_year": "int64", "value": "float64", "threshold": "float64", "passed": "bool"})
 
 
 def _format(value) -> str:

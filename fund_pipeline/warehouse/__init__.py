@@ -15,6 +15,8 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy.engine import make_url
 
+from fund_pipeline.settings import DUCKDB_CATALOG, duckdb_path
+
 SCHEMAS = ("landing", "clean", "quarantine", "audit")
 
 
@@ -147,14 +149,14 @@ class DuckDBWarehouse(Warehouse):
 
     @property
     def path(self) -> Path:
-        return Path(self.url.removeprefix("duckdb:///"))
+        return duckdb_path(self.url)
 
     @contextlib.contextmanager
     def connect(self) -> Iterator:
         import duckdb
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = _connect_with_patience(duckdb, str(self.path))
+        con = _connect_with_patience(duckdb, self.path)
         try:
             yield con
         finally:
@@ -186,16 +188,28 @@ class DuckDBWarehouse(Warehouse):
             con.unregister("_incoming")
 
 
-def _connect_with_patience(duckdb, path: str, seconds: float = 120.0):
-    """DuckDB lets one process write a file at a time; another process waits its turn instead of failing."""
+def _connect_with_patience(duckdb, path: Path, seconds: float = 120.0):
+    """DuckDB lets one process write a file at a time; another process waits its turn instead of failing.
+
+    The file is attached under the fixed catalog name dbt uses too (settings.DUCKDB_CATALOG), whatever the
+    file is called; dbt's views store fully qualified names, so both must agree."""
     deadline = time.monotonic() + seconds
     while True:
+        con = duckdb.connect(":memory:", config={"temp_directory": f"{path}.tmp"})
         try:
-            return duckdb.connect(path)
-        except duckdb.IOException as error:
-            if "lock" not in str(error).lower() or time.monotonic() > deadline:
+            con.execute(f"attach '{_sql_text(str(path))}' as {DUCKDB_CATALOG}")
+            con.execute(f"use {DUCKDB_CATALOG}")
+            return con
+        except BaseException as error:
+            con.close()
+            locked = isinstance(error, duckdb.IOException) and "lock" in str(error).lower()
+            if not locked or time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
+
+
+def _sql_text(text: str) -> str:
+    return text.replace("'", "''")
 
 
 class PostgresWarehouse(Warehouse):
