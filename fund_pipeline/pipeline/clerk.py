@@ -8,7 +8,7 @@ rules are evaluated with plain pandas (rules/quick.py), with the same catalogue.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 import pandas as pd
@@ -19,7 +19,8 @@ from fund_pipeline.sources.spec import UNIT_FACTORS, SourceSpec
 
 # Derived columns that only the published registers can fill in.
 REGISTER_COLUMNS = {"village_code", "village_is_poor", "village_population", "household_registered_poor",
-                    "borrower_registered_poor", "project_known"}
+                    "borrower_registered_poor", "project_known", "matches_project_allocation", "project_budget",
+                    "budget_ratio"}
 SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".et", ".csv")
 _UNIT_IN_TEXT = re.compile(r"[((](亿元|万元|元)[))]|单位[::]\s*(亿元|万元|元)")
 _GLOB = re.compile(r"[*?\[\]]")
@@ -299,8 +300,13 @@ def _rule_problems(spec: SourceSpec, records: pd.DataFrame, units: dict, catalog
 
     if not len(records):
         return pd.DataFrame()
-    rules = [r for r in catalogue.for_target(spec.entity)
-             if not any({c.column, c.report_column, *c.where} & REGISTER_COLUMNS for c in r.checks)]
+    # Checks that need the county's registers (villages, households, the project library) cannot run on one
+    # file alone; a rule's other checks still do.
+    rules = []
+    for rule in catalogue.for_target(spec.entity):
+        checks = tuple(c for c in rule.checks if not {c.column, c.report_column, *c.where} & REGISTER_COLUMNS)
+        if checks:
+            rules.append(replace(rule, checks=checks))
     conformed = conform(spec.entity, records)
     clean = conformed[conformed["_bad_fields"].fillna("") == ""].reset_index(drop=True)
     frame = add_derived_columns(spec.entity, clean, References.empty())
