@@ -131,10 +131,11 @@ def doors(tmp_path_factory):
     processes = []
     try:
         processes.append(_start([str(bin_dir / "fund-pipeline"), "serve", "--port", str(SERVE_PORT)], env, work / "serve.log"))
+        # One at a time: the two webservers would otherwise create the new instance's SQLite tables at once.
+        _wait_for(f"http://127.0.0.1:{SERVE_PORT}/server_info", processes[0], work / "serve.log")
         processes.append(_start([str(bin_dir / "dagster-webserver"), "--read-only", "-w", "workspace.yaml",
                                  "-h", "127.0.0.1", "-p", str(READ_ONLY_PORT)], env, work / "read-only.log"))
         processes.append(_start([_nginx(), "-c", str(work / "nginx.conf")], env, work / "nginx.log"))
-        _wait_for(f"http://127.0.0.1:{SERVE_PORT}/server_info", processes[0], work / "serve.log")
         _wait_for(f"http://127.0.0.1:{READ_ONLY_PORT}/server_info", processes[1], work / "read-only.log")
         yield work
     finally:
