@@ -53,7 +53,10 @@ def validate_and_split(entity: str, landed: pd.DataFrame, refs: References, cata
     keep = list(landed.columns.drop("_bad_fields", errors="ignore")) + _derived_to_keep(entity, frame, landed)
     frame[landed.columns] = landed  # rules saw placeholders as empty; the tables keep what the sheet said
     published = frame.loc[~quarantine, keep + ["warning_rules"]].reset_index(drop=True)
-    quarantined = frame.loc[quarantine, keep + ["warning_rules", "quarantine_rules", "quarantine_reasons"]].reset_index(drop=True)
+    # A suspect amount's unit-slip repair travels with the quarantined row: the county-year measures count it.
+    repair = ["unit_slip_amount"] if "unit_slip_amount" in frame.columns else []
+    quarantined = frame.loc[quarantine, keep + repair + ["warning_rules", "quarantine_rules", "quarantine_reasons"]]
+    quarantined = quarantined.reset_index(drop=True)
     reconciliation = _reconcile(landed, published, quarantined)
     return PublishResult(entity, published, quarantined, findings.drop(columns="_position"), reconciliation, gx_success)
 

@@ -17,6 +17,7 @@ from fund_pipeline.rules.catalogue import MissingValues, load_catalogue
 from fund_pipeline.sources.schemas import ENTITIES
 
 PROJECT_COLUMNS = ["project_code", "channel_name", "purpose", "budget"]
+YUAN_PER_WAN = 10_000  # the unit slip a ledger suffers most: 元 keyed in a 万元 column, or the reverse
 # The amount each entity's suspect-amount check reads, and the rows it is compared with (its distribution).
 SUSPECT_AMOUNTS = {
     "disbursements": ("amount", ["source", "fiscal_year"]),
@@ -124,6 +125,27 @@ def _suspect_ratios(entity: str, out: pd.DataFrame) -> None:
     out["median_ratio"] = (positive / median).where(size >= min_rows).astype("Float64")
     if "project_budget" in out.columns:
         out["budget_ratio"] = (positive / out["project_budget"].where(out["project_budget"] > 0)).astype("Float64")
+    out["unit_slip_amount"] = _unit_slip_amount(amount, out)
+
+
+def _unit_slip_amount(amount: pd.Series, out: pd.DataFrame) -> pd.Series:
+    """The amount a suspect row would have had without a 万元/元 unit slip: amount × 10,000 or ÷ 10,000, where the
+    amount as keyed breaks AMOUNT-SUSPECT and the repaired one sits well inside its source's distribution (the
+    catalogue's repaired band) and within its project's budget bounds. Empty otherwise: a misplaced decimal, an
+    amount simply wrong, or a source too small to have a distribution has no single repair."""
+    limits = load_catalogue().rule("AMOUNT-SUSPECT").thresholds
+    median = out["median_ratio"].astype("float64")
+    budget = out["budget_ratio"].astype("float64") if "budget_ratio" in out.columns else pd.Series(np.nan, index=out.index)
+
+    def budget_ok(factor: float) -> pd.Series:
+        return budget.isna() | budget.mul(factor).between(limits["min_budget_ratio"], limits["max_budget_ratio"])
+
+    suspect = ~median.between(limits["min_median_ratio"], limits["max_median_ratio"]) & median.notna() | ~budget_ok(1.0)
+    repaired = pd.Series(np.nan, index=out.index)
+    for factor in (1 / YUAN_PER_WAN, YUAN_PER_WAN):
+        typical = median.mul(factor).between(limits["min_repaired_median_ratio"], limits["max_repaired_median_ratio"])
+        repaired = repaired.mask(suspect & typical & budget_ok(factor), amount.astype("float64") * factor)
+    return repaired.astype("Float64")
 
 
 def _group_totals(entity: str, out: pd.DataFrame) -> None:

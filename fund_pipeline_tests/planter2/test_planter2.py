@@ -68,17 +68,24 @@ def test_county_year_findings_name_their_departments_files_and_rows(warehouse2):
     assert findings["attribution"].str.contains(r"\.xlsx/.+第\d+行").all()
 
 
-def test_slipped_amounts_are_quarantined_and_count_in_no_measure(planter2, warehouse2):
+def test_slipped_amounts_are_quarantined_and_counted_only_when_repaired(planter2, warehouse2):
+    """Every slip is quarantined and published nowhere; a 万元/元 slip counts in the measures at its repaired amount
+    (stg_unit_repaired_amounts), a misplaced decimal (×100) in none."""
     slips = planter2.expected().query("rule_id == 'AMOUNT-SUSPECT'")
     held = warehouse2.execute(
         "select source_file, sheet, row_number from quarantine.disbursements where quarantine_rules like '%AMOUNT-SUSPECT%' "
         "union all select source_file, sheet, row_number from quarantine.household_payments "
         "where quarantine_rules like '%AMOUNT-SUSPECT%'").df()
-    counted = warehouse2.execute("select source_file, sheet, row_number from intermediate.int_integrated_spending").df()
+    counted = warehouse2.execute("select source_file, sheet, row_number, is_unit_repaired "
+                                 "from intermediate.int_integrated_spending").df()
+    published = warehouse2.execute("select source_file, sheet, row_number from marts.fund_flow").df()
     ledger_slips = slips[slips["source"].str.endswith("disbursements") | (slips["source"] == "poverty_yulu")]
     keys = ["source_file", "sheet", "row_number"]
     assert len(ledger_slips.merge(held.astype({"row_number": "int64"}), on=keys)) == len(ledger_slips)
-    assert ledger_slips.merge(counted.astype({"row_number": "int64"}), on=keys).empty
+    assert ledger_slips.merge(published.astype({"row_number": "int64"}), on=keys).empty
+    repaired = ledger_slips.merge(counted.astype({"row_number": "int64"}), on=keys)
+    assert repaired["is_unit_repaired"].all()
+    assert set(repaired["source"]) == {"transport_disbursements", "agriculture_disbursements", "poverty_yulu"}
     spending = warehouse2.execute("select fiscal_year, integrated_spending, integrated_spending_with_quarantined "
                                   "from marts.county_year_measures").df()
     assert (spending["integrated_spending_with_quarantined"] < 2e9).all()  # about 10亿 a year; one slip would add 千亿

@@ -3,8 +3,12 @@ in a 万元 ledger, ×10,000; 万元 in a 元 sheet, ×0.0001; a misplaced decim
 
 import pytest
 
+import pandas as pd
+
 from fund_pipeline.rules.catalogue import load_catalogue
-from fund_pipeline_tests.rules.harness import evaluate_rule, failing_rows, rule_clause
+from fund_pipeline.rules.derive import add_derived_columns
+from fund_pipeline.sources.schemas import conform
+from fund_pipeline_tests.rules.harness import REFS, evaluate_rule, failing_rows, rule_clause
 
 PAYMENT = {"fiscal_year": 2016, "project_code": "HN2016-002", "township": "会师镇", "village": "南什村",
            "channel_name": "林业补助资金", "purpose": "林果", "pay_date": "2016-05-01"}  # HN2016-002: budget 500,000
@@ -22,7 +26,8 @@ def test_integrity_rule_has_no_clause():
 
 def test_thresholds_are_data():
     assert set(load_catalogue().rule("AMOUNT-SUSPECT").thresholds) == {
-        "max_budget_ratio", "min_budget_ratio", "max_median_ratio", "min_median_ratio", "min_group_rows"}
+        "max_budget_ratio", "min_budget_ratio", "max_median_ratio", "min_median_ratio", "min_group_rows",
+        "max_repaired_median_ratio", "min_repaired_median_ratio"}
 
 
 def test_ordinary_payments_pass():
@@ -61,3 +66,26 @@ def test_boundary_under_a_thousandth_of_the_projects_budget(amount, fails):
 
 def test_negative_amounts_are_left_to_amount_positive():
     assert evaluate_rule("AMOUNT-SUSPECT", _ledger(-100_000.0)).empty
+
+
+@pytest.mark.parametrize("slip, repaired", [(10_000, 120_000.0), (0.0001, 120_000.0), (100, None), (10, None), (1, None)])
+def test_only_a_plain_unit_slip_has_a_repaired_amount(slip, repaired):
+    """×10,000 and ×0.0001 are the 万元/元 slip: the county-year measures count the row at amount ÷ or × 10,000.
+    A misplaced decimal has no single repair (÷10,000 leaves it far below its ledger's median), and a sound amount
+    needs none."""
+    rows = pd.DataFrame(_ledger(120_000.0 * slip)).assign(source="test_source", row_key=[str(i) for i in range(7)])
+    derived = add_derived_columns("disbursements", conform("disbursements", rows), REFS)
+    assert derived["unit_slip_amount"].iloc[:6].isna().all()
+    last = derived["unit_slip_amount"].iloc[-1]
+    assert (pd.isna(last) if repaired is None else last == pytest.approx(repaired))
+
+
+@pytest.mark.parametrize("median_ratio, repaired", [(20 * 10_000 - 1, True), (20 * 10_000, True), (20 * 10_000 + 1, False),
+                                                    (0.05 * 10_000 - 1, False), (0.05 * 10_000, True)])
+def test_boundary_of_the_repaired_band(median_ratio, repaired):
+    """The repaired amount must lie within 0.05 to 20 times its ledger's median, both included (不低于/不超过)."""
+    from fund_pipeline.rules.derive import _unit_slip_amount
+
+    frame = pd.DataFrame({"median_ratio": [float(median_ratio)]}, dtype="Float64")
+    result = _unit_slip_amount(pd.Series([float(median_ratio)], dtype="Float64"), frame)
+    assert result.notna().iloc[0] == repaired

@@ -3,10 +3,41 @@
 -- poor_household_amount attributes a project payment to poor households by the project's
 -- share of poor beneficiary households (the county's 到户 measure).
 -- is_quarantined marks money held back by a row rule: the published measures leave it out, the
--- "with quarantined money" measures keep it (suspect amounts are in neither).
+-- "with quarantined money" measures keep it. Suspect amounts count only where the slip is a plain unit
+-- error, at their repaired amounts (is_unit_repaired; stg_unit_repaired_amounts); fund_flow leaves them out.
 
 with projects as (
     select * from {{ ref('stg_projects') }}
+),
+
+repaired as (
+    select * from {{ ref('stg_unit_repaired_amounts') }}
+),
+
+ledger_rows as (
+    select
+        fiscal_year, channel_name, project_code, village_code, amount, source, department, source_file, sheet,
+        row_number, is_quarantined, false as is_unit_repaired
+    from {{ ref('stg_disbursements') }}
+    union all
+    select
+        fiscal_year, channel_name, project_code, village_code, amount, source, department, source_file, sheet,
+        row_number, is_quarantined, true as is_unit_repaired
+    from repaired
+    where entity = 'disbursements'
+),
+
+roster_rows as (
+    select
+        fiscal_year, channel_name, project_code, village_code, household_id, amount, is_registered_poor, source,
+        department, source_file, sheet, row_number, is_quarantined, false as is_unit_repaired
+    from {{ ref('stg_household_payments') }}
+    union all
+    select
+        fiscal_year, channel_name, project_code, village_code, household_id, amount, is_registered_poor, source,
+        department, source_file, sheet, row_number, is_quarantined, true as is_unit_repaired
+    from repaired
+    where entity = 'household_payments'
 ),
 
 project_payments as (
@@ -25,8 +56,9 @@ project_payments as (
         d.source_file,
         d.sheet,
         d.row_number,
-        d.is_quarantined
-    from {{ ref('stg_disbursements') }} as d
+        d.is_quarantined,
+        d.is_unit_repaired
+    from ledger_rows as d
     left join projects as p
         on p.project_code = d.project_code
 ),
@@ -45,8 +77,9 @@ household_payments as (
         source_file,
         sheet,
         row_number,
-        is_quarantined
-    from {{ ref('stg_household_payments') }}
+        is_quarantined,
+        is_unit_repaired
+    from roster_rows
     where channel_name is not null  -- policy subsidies (惠农补贴) are not integrated funds
 )
 

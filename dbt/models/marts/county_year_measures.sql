@@ -2,14 +2,15 @@
 -- finance bureau's row it starts from, so a failing measure points at a sheet row.
 --
 -- Every measure is published twice: on published rows (the plain column) and with the money of
--- quarantined rows included (<measure>_with_quarantined), so quarantine never hides a breach. Rows
--- quarantined as suspect amounts (unit slips) count in neither.
+-- quarantined rows included (<measure>_with_quarantined), so quarantine never hides a breach. A row
+-- quarantined as a suspect amount counts only where its slip is a plain 万元/元 unit error, at its repaired
+-- amount (unit_repaired_spending says how much of the spending that is), so one slip moves no share.
 
 {% set measures = [
     'new_fiscal_revenue', 'poverty_allocation', 'fiscal_poverty_share', 'poverty_allocation_change',
     'idle_funds_poverty_share', 'integrated_receipts', 'integrated_spending', 'poor_village_share',
     'poor_household_share', 'infra_department_share', 'industry_township_share', 'policy_subsidies_paid',
-    'housing_households', 'housing_poor_households'] %}
+    'housing_households', 'housing_poor_households', 'unit_repaired_spending'] %}
 
 with scopes as (
     select 'published' as scope
@@ -38,7 +39,8 @@ spending as (
         s.fiscal_year,
         sum(s.amount) as integrated_spending,
         sum(case when v.is_poor_village then s.amount else 0 end) as poor_village_spending,
-        sum(s.poor_household_amount) as poor_household_spending
+        sum(s.poor_household_amount) as poor_household_spending,
+        sum(case when s.is_unit_repaired then s.amount else 0 end) as unit_repaired_spending
     from {{ ref('int_integrated_spending') }} as s
     cross join scopes as sc
     left join {{ ref('stg_villages') }} as v
@@ -97,6 +99,7 @@ measured as (
         s.integrated_spending,
         s.poor_village_spending / nullif(s.integrated_spending, 0) as poor_village_share,
         s.poor_household_spending / nullif(s.integrated_spending, 0) as poor_household_share,
+        coalesce(s.unit_repaired_spending, 0) as unit_repaired_spending,
         i.infra_department_share,
         i.industry_township_share,
         coalesce(hp.policy_subsidies_paid, 0) as policy_subsidies_paid,

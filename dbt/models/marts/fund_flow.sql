@@ -1,5 +1,6 @@
 -- The audited fund flow: source channel -> project -> village -> household, one row per payment,
--- each traced to the department, file, sheet and row it came from. Published rows only.
+-- each traced to the department, file, sheet and row it came from. Published rows only: neither
+-- quarantined rows nor unit slips at their repaired amounts.
 
 select
     s.fiscal_year,
@@ -24,4 +25,4 @@ left join {{ ref('stg_projects') }} as p
     on p.project_code = s.project_code
 left join {{ ref('stg_villages') }} as v
     on v.village_code = s.village_code
-where not s.is_quarantined
+where not s.is_quarantined and not s.is_unit_repaired
