@@ -1,9 +1,8 @@
 """AMOUNT-SUSPECT — data integrity: an amount far outside its project's budget or its source's distribution (元 keyed
 in a 万元 ledger, ×10,000; 万元 in a 元 sheet, ×0.0001; a misplaced decimal) is quarantined with its own rule."""
 
-import pytest
-
 import pandas as pd
+import pytest
 
 from fund_pipeline.rules.catalogue import load_catalogue
 from fund_pipeline.rules.derive import add_derived_columns
