@@ -296,7 +296,8 @@ def _match_columns(spec: SourceSpec, names: list[str], problems: _Problems, shee
 
 
 
-def _fill_vertical_merges(body: pd.DataFrame, merged, first_body: int, money_columns: set[int]) -> pd.DataFrame:
+def _fill_vertical_merges(body: pd.DataFrame, merged, first_body: int, money_columns: set[int],
+                          distinct: parse.DistinctColumns) -> pd.DataFrame:
     """A cell merged down several rows (a township over its projects) applies its value to every row of the
     merge. Money is the exception: an amount merged over rows is one amount, kept on the first row only."""
     if not merged:
@@ -311,6 +312,7 @@ def _fill_vertical_merges(body: pd.DataFrame, merged, first_body: int, money_col
         value = body.at[top, c0]
         if rows and value is not None and not pd.isna(value):
             body.loc[rows, c0] = body.loc[rows, c0].where(body.loc[rows, c0].notna(), value)
+            distinct.forget(c0)
     return body
 
 
@@ -329,20 +331,21 @@ def _read_sheet(spec: SourceSpec, sheet, source_file: str, problems: _Problems):
         return None, None, None
     first_body = header_index + spec.header_rows + spec.skip_after_header
     width = len(names)
-    body = pd.DataFrame([list(r[:width]) + [""] * (width - len(r[:width])) for r in rows[first_body:]], dtype=object)
+    body = _body_cells(rows[first_body:], width)
     if body.empty:
         return pd.DataFrame(columns=["row_number", "sheet", "_bad_fields"]), empty_totals(), empty_notes()
     body.index = pd.RangeIndex(first_body + 1, first_body + 1 + len(body), name="row_number")  # Excel numbering
-    body = body.replace("", None)
-    body = _strip_control_characters(body, names, name, problems)
+    distinct = parse.DistinctColumns(body)  # each column's distinct cells, parsed once each
+    body = _strip_control_characters(body, names, name, problems, distinct)
     types = {f.name: f.type for f in ENTITIES[spec.entity]}
     money_columns = {mapping[f] for f, kind in types.items() if kind == "money" and f in mapping}
-    body = _fill_vertical_merges(body, [m for m in merged or [] if m[0][0] >= first_body], first_body, money_columns)
+    body = _fill_vertical_merges(body, [m for m in merged or [] if m[0][0] >= first_body], first_body, money_columns,
+                                 distinct)
     unit = _sheet_unit(rows, header_index) or spec.unit
-    typed, bad = _convert(spec, body, mapping, header_units, unit, names)
+    typed, bad = _convert(spec, body, mapping, header_units, unit, names, distinct)
     field_types = {f: ("identifier" if f in _IDENTIFIER_FIELDS else types[f]) for f in mapping}
     kinds = classify(body, typed, field_types, spec.label_columns, spec.total_labels, spec.drop_pattern,
-                     spec.footer_pattern, tolerance=TOTAL_TOLERANCE_YUAN)
+                     spec.footer_pattern, tolerance=TOTAL_TOLERANCE_YUAN, distinct=distinct)
     data_rows = kinds.data
     _report_bad_cells(spec, body, typed, bad & data_rows.to_numpy()[:, None], mapping, names, name, problems)
     missing = _report_missing_required(spec, typed, bad, data_rows, mapping, names, name, problems)
@@ -359,12 +362,25 @@ def _read_sheet(spec: SourceSpec, sheet, source_file: str, problems: _Problems):
     return records, totals.reindex(columns=empty_totals().columns), notes
 
 
-def _strip_control_characters(body: pd.DataFrame, names: list[str], sheet: str, problems: _Problems) -> pd.DataFrame:
+def _body_cells(rows: list[list], width: int) -> pd.DataFrame:
+    """The rows below the header as a frame of the cells as read, `width` columns, an empty cell as None."""
+    lengths = {len(r) for r in rows}
+    if len(lengths) == 1 and min(lengths) >= width:  # a sheet's rows as calamine gives them: one array at once
+        cells = np.array(rows, dtype=object)[:, :width]
+        cells[cells == ""] = None
+        return pd.DataFrame(cells, dtype=object)
+    body = pd.DataFrame([list(r[:width]) + [""] * (width - len(r[:width])) for r in rows], dtype=object)
+    return body.replace("", None)
+
+
+def _strip_control_characters(body: pd.DataFrame, names: list[str], sheet: str, problems: _Problems,
+                              distinct: parse.DistinctColumns) -> pd.DataFrame:
     """NUL and other control characters cannot be stored or shown; they are removed and each cell is reported."""
     for column in body.columns:
-        cleaned, found = parse.strip_control(body[column])
+        cleaned, found = parse.per_distinct(parse.strip_control, body[column], distinct=distinct.of(column))
         if found.any():
             body[column] = cleaned
+            distinct.forget(column)
             for row_number in body.index[found.to_numpy()][:20]:
                 problems.add("INGEST-CONTROL-CHAR", f"工作表「{sheet}」第{row_number}行第{column_letter(column)}列"
                              f"「{names[column] if column < len(names) else ''}」含有不可见的控制字符,已删除",
@@ -391,27 +407,30 @@ def _bad_field_names(bad: pd.DataFrame):
     return names
 
 
-def _convert(spec, body, mapping, header_units, sheet_unit, names):
+def _convert(spec, body, mapping, header_units, sheet_unit, names, distinct: parse.DistinctColumns):
     typed, bad = {}, {}
     for f in ENTITIES[spec.entity]:
         if f.name not in mapping:
             continue
         column = body.iloc[:, mapping[f.name]]
+        cells = distinct.of(body.columns[mapping[f.name]])
         if f.type == "money":
             declared = spec.column(f.name)
             unit = header_units.get(f.name) or (declared.unit if declared and declared.unit else sheet_unit)
-            typed[f.name], bad[f.name] = parse.parse_money(column, UNIT_FACTORS[unit])
+            typed[f.name], bad[f.name] = parse.per_distinct(parse.parse_money, column, UNIT_FACTORS[unit],
+                                                                 distinct=cells)
         elif f.type == "percent":
-            typed[f.name], bad[f.name] = parse.parse_percent(column, "%" in names[mapping[f.name]])
+            typed[f.name], bad[f.name] = parse.per_distinct(parse.parse_percent, column, "%" in names[mapping[f.name]],
+                                                                 distinct=cells)
         elif f.name in _IDENTIFIER_FIELDS:
-            typed[f.name], bad[f.name] = parse.parse_identifier(column)
+            typed[f.name], bad[f.name] = parse.per_distinct(parse.parse_identifier, column, distinct=cells)
         else:
             parser = {
                 "text": parse.parse_text, "integer": parse.parse_integer, "number": parse.parse_number,
                 "year": parse.parse_year, "period": parse.parse_period, "flag": parse.parse_flag,
                 "date": parse.parse_date,
             }[f.type]
-            typed[f.name], bad[f.name] = parser(column)
+            typed[f.name], bad[f.name] = parse.per_distinct(parser, column, distinct=cells)
     return pd.DataFrame(typed, index=body.index), pd.DataFrame(bad, index=body.index).fillna(False).astype(bool)
 
 
@@ -459,7 +478,7 @@ def _finish_records(spec: SourceSpec, records: pd.DataFrame, source_file: str) -
     if "fiscal_year" in records:
         records["fiscal_year"] = pd.to_numeric(records["fiscal_year"], errors="coerce").astype("Int64")
     if "township" in records:
-        records["township"], records["township_code"] = normalise_townships(records["township"])
+        records["township"], records["township_code"] = parse.per_distinct(normalise_townships, records["township"])
     records["source"] = spec.name
     records["department"] = spec.department
     records["source_file"] = source_file
