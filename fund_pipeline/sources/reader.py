@@ -7,7 +7,10 @@ Problems are returned, never raised: a broken file of one department must not st
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import re
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,13 +18,17 @@ import numpy as np
 import pandas as pd
 from python_calamine import CalamineWorkbook
 
+from fund_pipeline.configuration import activate, config_dir
 from fund_pipeline.reference import normalise_townships
+from fund_pipeline.settings import reader_workers
 from fund_pipeline.sources import parse
 from fund_pipeline.sources.rows import classify
 from fund_pipeline.sources.schemas import ENTITIES, LINEAGE_COLUMNS
 from fund_pipeline.sources.spec import UNIT_FACTORS, SourceSpec, normalise_header
 
 HEADER_SEARCH_ROWS = 30
+# A source smaller than this is read in this process: starting workers would cost more than they save.
+PARALLEL_MIN_BYTES = 4 << 20
 TOTAL_TOLERANCE_YUAN = 1.0  # rounding in 万元 tables with 2–4 decimals
 _UNIT_IN_TEXT = re.compile(r"[((](亿元|万元|元)[))]|单位[::]\s*(亿元|万元|元)")
 _IDENTIFIER_FIELDS = {"household_id", "borrower_id", "patient_id", "doctor_id", "account_no", "village_code",
@@ -143,9 +150,12 @@ def select_files(spec: SourceSpec, inbox: Path) -> tuple[list[tuple[Path, str]],
     return sorted(newest.values(), key=lambda item: rel[item[0]]), notes
 
 
-def read_source(spec: SourceSpec, inbox: Path) -> SourceRead:
+def read_source(spec: SourceSpec, inbox: Path, workers: int | None = None) -> SourceRead:
+    """Every file of a source, in the order of their paths. The files are read in parallel by `workers`
+    processes (default: FUND_PIPELINE_READ_WORKERS or one per CPU, for sources of PARALLEL_MIN_BYTES or more);
+    each file is read exactly as it would be alone, so the result is the same however many read it."""
     chosen, notes = select_files(spec, inbox)
-    reads = [read_workbook(spec, path, inbox, sha) for path, sha in chosen]
+    reads = _read_files(spec, chosen, inbox, workers)
     note_frame = pd.DataFrame(notes.rows, columns=PROBLEM_COLUMNS) if notes.rows else empty_problems()
     if not reads:
         return SourceRead(empty_records(spec.entity), note_frame, empty_totals(), [])
@@ -156,6 +166,36 @@ def read_source(spec: SourceSpec, inbox: Path) -> SourceRead:
         files=[f for r in reads for f in r.files],
         notes=pd.concat([r.notes for r in reads], ignore_index=True),
     )
+
+
+def _read_files(spec: SourceSpec, chosen: list[tuple[Path, str]], inbox: Path, workers: int | None) -> list[SourceRead]:
+    if workers is None:
+        small = sum(path.stat().st_size for path, _ in chosen) < PARALLEL_MIN_BYTES
+        workers = 1 if small else reader_workers()
+    workers = min(workers, len(chosen))
+    if workers > 1:
+        try:
+            return _read_in_parallel(spec, chosen, inbox, workers)
+        except (BrokenProcessPool, OSError, AssertionError):  # no child processes here (a daemon, a sandbox …)
+            pass
+    return [read_workbook(spec, path, inbox, sha) for path, sha in chosen]
+
+
+def _read_in_parallel(spec: SourceSpec, chosen: list[tuple[Path, str]], inbox: Path, workers: int) -> list[SourceRead]:
+    # forkserver: workers start from a clean process that has imported the reader once, never from a copy of
+    # this one (a Dagster step has threads, and forking a threaded process is unsafe).
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["fund_pipeline.sources.reader"])
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        jobs = [pool.submit(_read_in_worker, spec, path, inbox, sha, config_dir()) for path, sha in chosen]
+        return [job.result() for job in jobs]  # in the order of the files, whichever finishes first
+
+
+def _read_in_worker(spec: SourceSpec, path: Path, inbox: Path, sha: str, county_config: Path | None) -> SourceRead:
+    """One file, in a worker process, under the county configuration the parent has activated."""
+    if config_dir() != county_config:
+        activate(county_config)
+    return read_workbook(spec, path, inbox, sha)
 
 
 def read_workbook(spec: SourceSpec, path: Path, inbox: Path, sha: str | None = None) -> SourceRead:
