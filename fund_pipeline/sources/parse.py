@@ -53,7 +53,7 @@ class Distinct:
         """A result computed on the distinct cells, as one value per cell of the column."""
         if not values.index.equals(self.cells.index):
             raise ValueError("a parser's result must keep its cells' positions")
-        return pd.Series(values.array.take(self.codes), index=index, name=values.name)
+        return pd.Series(values.array.take(self.codes), index=index, name=values.name, dtype=values.dtype)
 
 
 def distinct_cells(column: pd.Series) -> Distinct:
