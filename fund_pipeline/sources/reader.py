@@ -7,6 +7,7 @@ Problems are returned, never raised: a broken file of one department must not st
 from __future__ import annotations
 
 import hashlib
+import logging
 import multiprocessing
 import re
 from concurrent.futures import ProcessPoolExecutor
@@ -27,6 +28,7 @@ from fund_pipeline.sources.schemas import ENTITIES, LINEAGE_COLUMNS
 from fund_pipeline.sources.spec import UNIT_FACTORS, SourceSpec, normalise_header
 
 HEADER_SEARCH_ROWS = 30
+_log = logging.getLogger(__name__)
 # A source smaller than this is read in this process: starting workers would cost more than they save.
 PARALLEL_MIN_BYTES = 4 << 20
 TOTAL_TOLERANCE_YUAN = 1.0  # rounding in 万元 tables with 2–4 decimals
@@ -176,8 +178,8 @@ def _read_files(spec: SourceSpec, chosen: list[tuple[Path, str]], inbox: Path, w
     if workers > 1:
         try:
             return _read_in_parallel(spec, chosen, inbox, workers)
-        except (BrokenProcessPool, OSError, AssertionError):  # no child processes here (a daemon, a sandbox …)
-            pass
+        except (BrokenProcessPool, OSError, AssertionError) as error:  # no child processes here (a daemon …)
+            _log.warning("无法用%d个进程并行读取来源「%s」的文件(%s),改为逐个读取", workers, spec.name, _plain(error))
     return [read_workbook(spec, path, inbox, sha) for path, sha in chosen]
 
 
