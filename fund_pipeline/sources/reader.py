@@ -419,7 +419,7 @@ def _strip_control_characters(body: pd.DataFrame, names: list[str], sheet: str, 
                               distinct: parse.DistinctColumns) -> pd.DataFrame:
     """NUL and other control characters cannot be stored or shown; they are removed and each cell is reported."""
     for column in body.columns:
-        cleaned, found = parse.per_distinct(parse.strip_control, body[column], distinct=distinct.of(column))
+        cleaned, found = parse.strip_control(body[column])  # one search over the column's text, mostly
         if found.any():
             body[column] = cleaned
             distinct.forget(column)
