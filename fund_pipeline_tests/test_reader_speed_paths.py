@@ -22,6 +22,7 @@ import yaml
 from pandas.testing import assert_frame_equal, assert_series_equal
 
 from fund_pipeline.configuration import activate
+from fund_pipeline.settings import reader_workers
 from fund_pipeline.sources import parse, rows
 from fund_pipeline.sources.reader import read_source
 from fund_pipeline.sources.spec import layout_by_name
@@ -172,3 +173,9 @@ def test_workers_read_under_the_county_configuration(rosters, tmp_path):
         activate(None)
     _assert_same_read(parallel, serial)
     assert set(parallel.records.loc[parallel.records["township"] == "新集镇", "township_code"]) == {"620521101"}
+
+
+def test_the_number_of_reading_processes_is_a_setting():
+    assert reader_workers({"FUND_PIPELINE_READ_WORKERS": "1"}) == 1
+    assert reader_workers({"FUND_PIPELINE_READ_WORKERS": "3"}) == 3
+    assert reader_workers({}) >= 1
