@@ -178,16 +178,19 @@ def _read_files(spec: SourceSpec, chosen: list[tuple[Path, str]], inbox: Path, w
     if workers > 1:
         try:
             return _read_in_parallel(spec, chosen, inbox, workers)
-        except (BrokenProcessPool, OSError, AssertionError) as error:  # no child processes here (a daemon …)
+        except (BrokenProcessPool, OSError, AssertionError, ValueError) as error:  # no child processes here
             _log.warning("无法用%d个进程并行读取来源「%s」的文件(%s),改为逐个读取", workers, spec.name, _plain(error))
     return [read_workbook(spec, path, inbox, sha) for path, sha in chosen]
 
 
 def _read_in_parallel(spec: SourceSpec, chosen: list[tuple[Path, str]], inbox: Path, workers: int) -> list[SourceRead]:
     # forkserver: workers start from a clean process that has imported the reader once, never from a copy of
-    # this one (a Dagster step has threads, and forking a threaded process is unsafe).
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["fund_pipeline.sources.reader"])
+    # this one (a Dagster step has threads, and forking a threaded process is unsafe). Windows has only spawn.
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["fund_pipeline.sources.reader"])
+    else:
+        context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         jobs = [pool.submit(_read_in_worker, spec, path, inbox, sha, config_dir()) for path, sha in chosen]
         return [job.result() for job in jobs]  # in the order of the files, whichever finishes first
