@@ -220,3 +220,12 @@ def dagster_instance(settings: Settings):
 
         config.write_text(instance_yaml(settings), encoding="utf-8")
     return dg.DagsterInstance.get()
+
+
+def reader_workers(env: dict[str, str] | None = None) -> int:
+    """How many processes read a source's files at once: FUND_PIPELINE_READ_WORKERS, else one per CPU this
+    process may use; 1 reads them one after another in this process."""
+    env = os.environ if env is None else env
+    if env.get("FUND_PIPELINE_READ_WORKERS", "").strip():
+        return max(1, int(env["FUND_PIPELINE_READ_WORKERS"]))
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

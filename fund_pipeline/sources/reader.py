@@ -7,7 +7,11 @@ Problems are returned, never raised: a broken file of one department must not st
 from __future__ import annotations
 
 import hashlib
+import logging
+import multiprocessing
 import re
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,13 +19,18 @@ import numpy as np
 import pandas as pd
 from python_calamine import CalamineWorkbook
 
+from fund_pipeline.configuration import activate, config_dir
 from fund_pipeline.reference import normalise_townships
+from fund_pipeline.settings import reader_workers
 from fund_pipeline.sources import parse
 from fund_pipeline.sources.rows import classify
 from fund_pipeline.sources.schemas import ENTITIES, LINEAGE_COLUMNS
 from fund_pipeline.sources.spec import UNIT_FACTORS, SourceSpec, normalise_header
 
 HEADER_SEARCH_ROWS = 30
+_log = logging.getLogger(__name__)
+# A source smaller than this is read in this process: starting workers would cost more than they save.
+PARALLEL_MIN_BYTES = 4 << 20
 TOTAL_TOLERANCE_YUAN = 1.0  # rounding in 万元 tables with 2–4 decimals
 _UNIT_IN_TEXT = re.compile(r"[((](亿元|万元|元)[))]|单位[::]\s*(亿元|万元|元)")
 _IDENTIFIER_FIELDS = {"household_id", "borrower_id", "patient_id", "doctor_id", "account_no", "village_code",
@@ -143,9 +152,12 @@ def select_files(spec: SourceSpec, inbox: Path) -> tuple[list[tuple[Path, str]],
     return sorted(newest.values(), key=lambda item: rel[item[0]]), notes
 
 
-def read_source(spec: SourceSpec, inbox: Path) -> SourceRead:
+def read_source(spec: SourceSpec, inbox: Path, workers: int | None = None) -> SourceRead:
+    """Every file of a source, in the order of their paths. The files are read in parallel by `workers`
+    processes (default: FUND_PIPELINE_READ_WORKERS or one per CPU, for sources of PARALLEL_MIN_BYTES or more);
+    each file is read exactly as it would be alone, so the result is the same however many read it."""
     chosen, notes = select_files(spec, inbox)
-    reads = [read_workbook(spec, path, inbox, sha) for path, sha in chosen]
+    reads = _read_files(spec, chosen, inbox, workers)
     note_frame = pd.DataFrame(notes.rows, columns=PROBLEM_COLUMNS) if notes.rows else empty_problems()
     if not reads:
         return SourceRead(empty_records(spec.entity), note_frame, empty_totals(), [])
@@ -156,6 +168,39 @@ def read_source(spec: SourceSpec, inbox: Path) -> SourceRead:
         files=[f for r in reads for f in r.files],
         notes=pd.concat([r.notes for r in reads], ignore_index=True),
     )
+
+
+def _read_files(spec: SourceSpec, chosen: list[tuple[Path, str]], inbox: Path, workers: int | None) -> list[SourceRead]:
+    if workers is None:
+        small = sum(path.stat().st_size for path, _ in chosen) < PARALLEL_MIN_BYTES
+        workers = 1 if small else reader_workers()
+    workers = min(workers, len(chosen))
+    if workers > 1:
+        try:
+            return _read_in_parallel(spec, chosen, inbox, workers)
+        except (BrokenProcessPool, OSError, AssertionError, ValueError) as error:  # no child processes here
+            _log.warning("无法用%d个进程并行读取来源「%s」的文件(%s),改为逐个读取", workers, spec.name, _plain(error))
+    return [read_workbook(spec, path, inbox, sha) for path, sha in chosen]
+
+
+def _read_in_parallel(spec: SourceSpec, chosen: list[tuple[Path, str]], inbox: Path, workers: int) -> list[SourceRead]:
+    # forkserver: workers start from a clean process that has imported the reader once, never from a copy of
+    # this one (a Dagster step has threads, and forking a threaded process is unsafe). Windows has only spawn.
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["fund_pipeline.sources.reader"])
+    else:
+        context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        jobs = [pool.submit(_read_in_worker, spec, path, inbox, sha, config_dir()) for path, sha in chosen]
+        return [job.result() for job in jobs]  # in the order of the files, whichever finishes first
+
+
+def _read_in_worker(spec: SourceSpec, path: Path, inbox: Path, sha: str, county_config: Path | None) -> SourceRead:
+    """One file, in a worker process, under the county configuration the parent has activated."""
+    if config_dir() != county_config:
+        activate(county_config)
+    return read_workbook(spec, path, inbox, sha)
 
 
 def read_workbook(spec: SourceSpec, path: Path, inbox: Path, sha: str | None = None) -> SourceRead:
@@ -296,7 +341,8 @@ def _match_columns(spec: SourceSpec, names: list[str], problems: _Problems, shee
 
 
 
-def _fill_vertical_merges(body: pd.DataFrame, merged, first_body: int, money_columns: set[int]) -> pd.DataFrame:
+def _fill_vertical_merges(body: pd.DataFrame, merged, first_body: int, money_columns: set[int],
+                          distinct: parse.DistinctColumns) -> pd.DataFrame:
     """A cell merged down several rows (a township over its projects) applies its value to every row of the
     merge. Money is the exception: an amount merged over rows is one amount, kept on the first row only."""
     if not merged:
@@ -311,6 +357,7 @@ def _fill_vertical_merges(body: pd.DataFrame, merged, first_body: int, money_col
         value = body.at[top, c0]
         if rows and value is not None and not pd.isna(value):
             body.loc[rows, c0] = body.loc[rows, c0].where(body.loc[rows, c0].notna(), value)
+            distinct.forget(c0)
     return body
 
 
@@ -329,20 +376,21 @@ def _read_sheet(spec: SourceSpec, sheet, source_file: str, problems: _Problems):
         return None, None, None
     first_body = header_index + spec.header_rows + spec.skip_after_header
     width = len(names)
-    body = pd.DataFrame([list(r[:width]) + [""] * (width - len(r[:width])) for r in rows[first_body:]], dtype=object)
+    body = _body_cells(rows[first_body:], width)
     if body.empty:
         return pd.DataFrame(columns=["row_number", "sheet", "_bad_fields"]), empty_totals(), empty_notes()
     body.index = pd.RangeIndex(first_body + 1, first_body + 1 + len(body), name="row_number")  # Excel numbering
-    body = body.replace("", None)
-    body = _strip_control_characters(body, names, name, problems)
+    distinct = parse.DistinctColumns(body)  # each column's distinct cells, parsed once each
+    body = _strip_control_characters(body, names, name, problems, distinct)
     types = {f.name: f.type for f in ENTITIES[spec.entity]}
     money_columns = {mapping[f] for f, kind in types.items() if kind == "money" and f in mapping}
-    body = _fill_vertical_merges(body, [m for m in merged or [] if m[0][0] >= first_body], first_body, money_columns)
+    body = _fill_vertical_merges(body, [m for m in merged or [] if m[0][0] >= first_body], first_body, money_columns,
+                                 distinct)
     unit = _sheet_unit(rows, header_index) or spec.unit
-    typed, bad = _convert(spec, body, mapping, header_units, unit, names)
+    typed, bad = _convert(spec, body, mapping, header_units, unit, names, distinct)
     field_types = {f: ("identifier" if f in _IDENTIFIER_FIELDS else types[f]) for f in mapping}
     kinds = classify(body, typed, field_types, spec.label_columns, spec.total_labels, spec.drop_pattern,
-                     spec.footer_pattern, tolerance=TOTAL_TOLERANCE_YUAN)
+                     spec.footer_pattern, tolerance=TOTAL_TOLERANCE_YUAN, distinct=distinct)
     data_rows = kinds.data
     _report_bad_cells(spec, body, typed, bad & data_rows.to_numpy()[:, None], mapping, names, name, problems)
     missing = _report_missing_required(spec, typed, bad, data_rows, mapping, names, name, problems)
@@ -359,12 +407,25 @@ def _read_sheet(spec: SourceSpec, sheet, source_file: str, problems: _Problems):
     return records, totals.reindex(columns=empty_totals().columns), notes
 
 
-def _strip_control_characters(body: pd.DataFrame, names: list[str], sheet: str, problems: _Problems) -> pd.DataFrame:
+def _body_cells(rows: list[list], width: int) -> pd.DataFrame:
+    """The rows below the header as a frame of the cells as read, `width` columns, an empty cell as None."""
+    lengths = {len(r) for r in rows}
+    if len(lengths) == 1 and min(lengths) >= width:  # a sheet's rows as calamine gives them: one array at once
+        cells = np.array(rows, dtype=object)[:, :width]
+        cells[cells == ""] = None
+        return pd.DataFrame(cells, dtype=object)
+    body = pd.DataFrame([list(r[:width]) + [""] * (width - len(r[:width])) for r in rows], dtype=object)
+    return body.replace("", None)
+
+
+def _strip_control_characters(body: pd.DataFrame, names: list[str], sheet: str, problems: _Problems,
+                              distinct: parse.DistinctColumns) -> pd.DataFrame:
     """NUL and other control characters cannot be stored or shown; they are removed and each cell is reported."""
     for column in body.columns:
-        cleaned, found = parse.strip_control(body[column])
+        cleaned, found = parse.strip_control(body[column])  # one search over the column's text, mostly
         if found.any():
             body[column] = cleaned
+            distinct.forget(column)
             for row_number in body.index[found.to_numpy()][:20]:
                 problems.add("INGEST-CONTROL-CHAR", f"工作表「{sheet}」第{row_number}行第{column_letter(column)}列"
                              f"「{names[column] if column < len(names) else ''}」含有不可见的控制字符,已删除",
@@ -391,27 +452,30 @@ def _bad_field_names(bad: pd.DataFrame):
     return names
 
 
-def _convert(spec, body, mapping, header_units, sheet_unit, names):
+def _convert(spec, body, mapping, header_units, sheet_unit, names, distinct: parse.DistinctColumns):
     typed, bad = {}, {}
     for f in ENTITIES[spec.entity]:
         if f.name not in mapping:
             continue
         column = body.iloc[:, mapping[f.name]]
+        cells = distinct.of(body.columns[mapping[f.name]])
         if f.type == "money":
             declared = spec.column(f.name)
             unit = header_units.get(f.name) or (declared.unit if declared and declared.unit else sheet_unit)
-            typed[f.name], bad[f.name] = parse.parse_money(column, UNIT_FACTORS[unit])
+            typed[f.name], bad[f.name] = parse.per_distinct(parse.parse_money, column, UNIT_FACTORS[unit],
+                                                                 distinct=cells)
         elif f.type == "percent":
-            typed[f.name], bad[f.name] = parse.parse_percent(column, "%" in names[mapping[f.name]])
+            typed[f.name], bad[f.name] = parse.per_distinct(parse.parse_percent, column, "%" in names[mapping[f.name]],
+                                                                 distinct=cells)
         elif f.name in _IDENTIFIER_FIELDS:
-            typed[f.name], bad[f.name] = parse.parse_identifier(column)
+            typed[f.name], bad[f.name] = parse.per_distinct(parse.parse_identifier, column, distinct=cells)
         else:
             parser = {
                 "text": parse.parse_text, "integer": parse.parse_integer, "number": parse.parse_number,
                 "year": parse.parse_year, "period": parse.parse_period, "flag": parse.parse_flag,
                 "date": parse.parse_date,
             }[f.type]
-            typed[f.name], bad[f.name] = parser(column)
+            typed[f.name], bad[f.name] = parse.per_distinct(parser, column, distinct=cells)
     return pd.DataFrame(typed, index=body.index), pd.DataFrame(bad, index=body.index).fillna(False).astype(bool)
 
 
@@ -459,7 +523,7 @@ def _finish_records(spec: SourceSpec, records: pd.DataFrame, source_file: str) -
     if "fiscal_year" in records:
         records["fiscal_year"] = pd.to_numeric(records["fiscal_year"], errors="coerce").astype("Int64")
     if "township" in records:
-        records["township"], records["township_code"] = normalise_townships(records["township"])
+        records["township"], records["township_code"] = parse.per_distinct(normalise_townships, records["township"])
     records["source"] = spec.name
     records["department"] = spec.department
     records["source_file"] = source_file

@@ -16,11 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from fund_pipeline.sources.parse import WHITESPACE, DistinctColumns, per_distinct
+
 # Traditional and full-width forms of the characters that total labels are made of.
 _FOLD = str.maketrans({"計": "计", "總": "总", "匯": "汇", "彙": "汇", "數": "数", "監": "监", "電": "电", "話": "话",
                        "註": "注", "說": "说", "單": "单", "負": "负", "責": "责", "時": "时", "間": "间", "聯": "联",
                        "繫": "系", "係": "系", "審": "审", "圖": "图", "資": "资", "來": "来", "導": "导", "領": "领",
                        "報": "报", "製": "制", "簽": "签", "蓋": "盖", "章": "章", "：": ":", "\u3000": ""})
+_FOLDABLE = "[" + WHITESPACE + "".join(map(chr, _FOLD)) + "]"
 _ENUMERATION = r"^(?:[一二三四五六七八九十]+|\d+)[、.．]"
 TOTAL_LABEL = r"^.{0,12}?(?:合计|总计|小计|共计|总合计|汇总|累计)(?:数|金额)?:?$"
 BREAKDOWN_LABEL = r"^其中:?$"
@@ -50,26 +53,44 @@ class RowKinds:
     totals: pd.DataFrame  # row_number, field, declared, summed, label
 
 
-def fold_labels(cells: pd.DataFrame) -> pd.DataFrame:
+def fold_labels(cells: pd.DataFrame, distinct: DistinctColumns | None = None) -> pd.DataFrame:
     """Label text without white space, Traditional total characters and full-width colons folded."""
-    return cells.astype("string").apply(lambda c: c.str.replace(r"\s+", "", regex=True).str.translate(_FOLD))
+    distinct = distinct or DistinctColumns(cells)
+    return cells.apply(lambda c: per_distinct(_fold_label, c, distinct=distinct.of(c.name)))
 
 
-def any_cell_matches(labels: pd.DataFrame, pattern: str) -> pd.Series:
+def _fold_label(cells: pd.Series) -> pd.Series:
+    text = cells.astype("string")
+    # Only the labels that have white space or a character to fold are changed (most are plain: 1, 2, 张三).
+    changes = text.str.contains(_FOLDABLE, regex=True).fillna(False).astype(bool)
+    if not changes.any():
+        return text
+    text = text.copy()
+    text[changes] = text[changes].str.replace(r"\s+", "", regex=True).str.translate(_FOLD)
+    return text
+
+
+def any_cell_matches(labels: pd.DataFrame, pattern: str, distinct: DistinctColumns | None = None) -> pd.Series:
     if labels.empty:
         return pd.Series(False, index=labels.index)
+    distinct = distinct or DistinctColumns(labels)
     with warnings.catch_warnings():  # a layout's pattern may use groups; only whether it matches counts
         warnings.simplefilter("ignore", UserWarning)
-        hits = labels.apply(lambda c: c.str.contains(pattern, regex=True))
+        hits = labels.apply(lambda c: per_distinct(_contains, c, pattern, distinct=distinct.of(c.name)))
     return hits.any(axis=1).fillna(False).astype(bool)
+
+
+def _contains(cells: pd.Series, pattern: str) -> pd.Series:
+    return cells.str.contains(pattern, regex=True)
 
 
 def classify(body: pd.DataFrame, typed: pd.DataFrame, field_types: dict[str, str], label_columns: int,
              extra_total_labels: tuple[str, ...], drop_pattern: str, footer_pattern: str,
-             tolerance: float) -> RowKinds:
+             tolerance: float, distinct: DistinctColumns | None = None) -> RowKinds:
     """Sort the body's rows into data, blank, totals, headings and footer (the table ends where the data ends)."""
     blank = body.isna().all(axis=1)
-    labels = fold_labels(body.iloc[:, :label_columns])
+    labels = fold_labels(body.iloc[:, :label_columns], distinct)
+    label_cells = DistinctColumns(labels)
     # The first label cell that has text, column by column: bfill(axis=1) transposes the frame, one column
     # per sheet row, and took seconds on a 40,000-row roster.
     first_text = labels.iloc[:, 0]
@@ -86,12 +107,12 @@ def classify(body: pd.DataFrame, typed: pd.DataFrame, field_types: dict[str, str
 
     # A total row carries a total label and little else: "小计" inside a project's name is not one.
     total_pattern = "|".join([TOTAL_LABEL, BREAKDOWN_LABEL, drop_pattern, *extra_total_labels])
-    labelled = any_cell_matches(labels, total_pattern) & (filled_identity <= 2) & ~blank
+    labelled = any_cell_matches(labels, total_pattern, label_cells) & (filled_identity <= 2) & ~blank
     single = (filled <= 1) & ~has_amount & ~blank
-    heading = single & any_cell_matches(labels, HEADING)
-    first_text = first_text.str.replace(_ENUMERATION, "", regex=True)
-    footer_start = (first_text.str.contains(FOOTER_WORDS, regex=True).fillna(False).astype(bool)
-                    | any_cell_matches(labels, footer_pattern)) & ~blank
+    heading = single & any_cell_matches(labels, HEADING, label_cells)
+    first_text = per_distinct(_without_enumeration, first_text)
+    footer_start = (per_distinct(_contains, first_text, FOOTER_WORDS).fillna(False).astype(bool)
+                    | any_cell_matches(labels, footer_pattern, label_cells)) & ~blank
     clearly_data = has_amount & (filled_identifying >= 2)
     after_footer = footer_start.cummax() & ~clearly_data & ~blank
     candidates = ~blank & ~labelled & ~heading & ~after_footer
@@ -105,6 +126,10 @@ def classify(body: pd.DataFrame, typed: pd.DataFrame, field_types: dict[str, str
     arithmetic, totals = _totals(typed, money, data, labelled & ~footer, amount_only, labels, tolerance)
     return RowKinds(data=data & ~arithmetic, blank=blank, total=(labelled & ~footer) | arithmetic, footer=footer,
                     heading=heading, totals=totals)
+
+
+def _without_enumeration(cells: pd.Series) -> pd.Series:
+    return cells.str.replace(_ENUMERATION, "", regex=True)
 
 
 def _totals(typed: pd.DataFrame, money: list[str], data: pd.Series, labelled: pd.Series,
