@@ -36,4 +36,5 @@ class FundPipelineResource(dg.ConfigurableResource):
         return Path(self.reports_dir) / "gx-data-docs"
 
     def warehouse(self) -> Warehouse:
-        return Warehouse.from_url(self.warehouse_url)
+        """The step's warehouse: one connection for all its queries, closed when the step lets it go."""
+        return Warehouse.from_url(self.warehouse_url, keep_open=True)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import threading
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,17 +41,20 @@ class Warehouse:
     dialect = ""
     _cascade = ""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, keep_open: bool = False):
         self.url = url
+        self.keep_open = keep_open
         self._reshaped = False  # a table was created or gained a column: read grants need renewing
 
     @staticmethod
-    def from_url(url: str) -> Warehouse:
+    def from_url(url: str, keep_open: bool = False) -> Warehouse:
+        """keep_open: one connection serves every query while this object lives (a pipeline step's
+        warehouse), instead of one per query; `release()` hands the file back earlier."""
         scheme = url.split(":", 1)[0]
         if scheme == "duckdb":
-            return DuckDBWarehouse(url)
+            return DuckDBWarehouse(url, keep_open)
         if scheme.startswith("postgres"):
-            return PostgresWarehouse(url)
+            return PostgresWarehouse(url, keep_open)
         raise ValueError(f"unsupported warehouse URL {url!r}: use duckdb:///path/file.duckdb or postgresql+psycopg2://…")
 
     # -- reading -------------------------------------------------------------------------
@@ -118,6 +123,10 @@ class Warehouse:
         with self.transaction() as con:
             self._execute(con, sql)
 
+    def release(self) -> None:
+        """Close a kept-open connection now (e.g. before another process, dbt, opens the warehouse);
+        the next query opens a new one."""
+
     @contextlib.contextmanager
     def lock(self, name: str) -> Iterator[None]:
         """Serialise a publishing step across concurrent runs (a no-op where the back-end has one writer)."""
@@ -147,12 +156,21 @@ class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
     _cascade = ""  # DuckDB binds views when they are queried
 
+    def __init__(self, url: str, keep_open: bool = False):
+        super().__init__(url, keep_open)
+        if keep_open:
+            _SHARED.hold(self.path)
+            weakref.finalize(self, _SHARED.let_go, self.path)
+
     @property
     def path(self) -> Path:
         return duckdb_path(self.url)
 
     @contextlib.contextmanager
     def connect(self) -> Iterator:
+        if self.keep_open:
+            yield _SHARED.connection(self.path)
+            return
         import duckdb
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -161,6 +179,9 @@ class DuckDBWarehouse(Warehouse):
             yield con
         finally:
             con.close()  # dbt opens the same file in another process: never hold it open
+
+    def release(self) -> None:
+        _SHARED.close(self.path)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator:
@@ -186,6 +207,49 @@ class DuckDBWarehouse(Warehouse):
             con.execute(f'insert into {schema}."{table}" ({columns}) select {columns} from _incoming')
         finally:
             con.unregister("_incoming")
+
+
+class _SharedConnections:
+    """The DuckDB connections kept open in this process, one per file, for as long as a kept-open
+    warehouse object (a pipeline step's) is alive: opening a connection attaches the file and closing it
+    checkpoints, a cost paid once per step instead of once per query. Every kept-open object in the process
+    shares the one connection, since DuckDB lets one database instance at a time write a file; it is closed
+    when the last of them goes away or one of them releases it (other processes, dbt among them, then wait
+    their turn in `_connect_with_patience`)."""
+
+    def __init__(self):
+        self._lock = threading.RLock()
+        self._holders: dict[Path, int] = {}
+        self._open: dict[Path, object] = {}
+
+    def hold(self, path: Path) -> None:
+        with self._lock:
+            self._holders[path] = self._holders.get(path, 0) + 1
+
+    def let_go(self, path: Path) -> None:
+        with self._lock:
+            self._holders[path] -= 1
+            if self._holders[path] <= 0:
+                del self._holders[path]
+                self.close(path)
+
+    def connection(self, path: Path):
+        with self._lock:
+            if path not in self._open:
+                import duckdb
+
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._open[path] = _connect_with_patience(duckdb, path)
+            return self._open[path]
+
+    def close(self, path: Path) -> None:
+        with self._lock:
+            con = self._open.pop(path, None)
+            if con is not None:
+                con.close()
+
+
+_SHARED = _SharedConnections()
 
 
 def _connect_with_patience(duckdb, path: Path, seconds: float = 120.0):
@@ -216,8 +280,8 @@ class PostgresWarehouse(Warehouse):
     dialect = "postgres"
     _cascade = " cascade"  # dbt's views on a recreated table are rebuilt by the dbt step that follows
 
-    def __init__(self, url: str):
-        super().__init__(url)
+    def __init__(self, url: str, keep_open: bool = False):
+        super().__init__(url, keep_open)  # the engine's pool already keeps connections open
         parsed = make_url(url)
         # SQLAlchemy 2.1 picks psycopg 3 for a bare postgresql:// URL; this project uses psycopg2.
         self.sqlalchemy_url = parsed.set(drivername="postgresql+psycopg2")
