@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import html
 import re
+from collections import OrderedDict
 from pathlib import Path
 
 from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
@@ -95,10 +96,25 @@ def make_offline(docs_dir: Path) -> None:
 
 
 def render(context, site_name: str, docs_dir: Path, checkpoint_result) -> None:
-    """Store a masked, escaped copy of each validation result and build its Data Docs pages from it."""
+    """Store a masked, escaped copy of each validation result and build its Data Docs pages from it.
+
+    GX's own index page is not rendered (it costs more than the validation itself, and `write_index`
+    replaces it); only the pages of these results are, and pages whose results this process does not
+    hold are dropped, as GX's index builder would."""
     store = context.validation_results_store
+    identifiers = []
     for identifier, result in checkpoint_result.run_results.items():
         store.set(identifier, sanitized(result))
-        context.build_data_docs(site_names=[site_name], resource_identifiers=[
-            identifier, ExpectationSuiteIdentifier(name=result.suite_name)])
+        identifiers += [identifier, ExpectationSuiteIdentifier(name=result.suite_name)]
+    builder = context._init_site_builder_for_data_docs_site_creation(
+        site_name=site_name, site_config=context.variables.data_docs_sites[site_name])
+    builder.build(identifiers, build_index=False)
+    _drop_pages_without_results(builder)
     make_offline(docs_dir)
+
+
+def _drop_pages_without_results(builder) -> None:
+    """The cleaning GX's index builder does before it renders (skip_and_clean_missing), without the rendering."""
+    index = builder.site_index_builder
+    index._add_expectations_to_index_links(OrderedDict(), skip_and_clean_missing=True)
+    index._build_validation_and_profiling_result_site_keys(skip_and_clean_missing=True)
