@@ -4,6 +4,8 @@
 import json
 import sys
 from collections.abc import Mapping
+from functools import cached_property
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -85,11 +87,24 @@ def _prepare_partial_build(context: dg.AssetExecutionContext, dbt: DbtCliResourc
         dbt.cli(["run", "--select", " ".join(f"+{name}" for name in missing)], manifest=dbt_project.manifest_path).wait()
 
 
+class VenvDbtCliResource(DbtCliResource):
+    """dbt from this interpreter's environment: its version is the installed dbt-core's, read from the
+    package metadata instead of starting `dbt --version` before every dbt command."""
+
+    @cached_property
+    def _cli_version(self):
+        from packaging.version import Version
+
+        return Version(version("dbt-core"))
+
+
 def dbt_resource() -> DbtCliResource:
     # The dbt beside this interpreter, so the venv's dbt runs even when the venv is not activated.
     executable = Path(sys.prefix) / "bin" / "dbt"
-    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR),
-                          dbt_executable=str(executable) if executable.exists() else "dbt")
+    if executable.exists():
+        return VenvDbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR),
+                                  dbt_executable=str(executable))
+    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable="dbt")
 
 
 def mart_key(name: str) -> dg.AssetKey:
