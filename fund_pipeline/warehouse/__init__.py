@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import threading
 import time
 import weakref
@@ -346,18 +347,61 @@ class PostgresWarehouse(Warehouse):
             cur.execute(sql)
 
     def _query(self, con, sql, params=None):
-        with con.cursor() as cur:
+        """Rows come from a server-side cursor in batches, so the whole result is never held twice
+        (libpq's copy and Python's) while the frame is built."""
+        if not sql.lstrip().lower().startswith(("select", "with")):  # only queries can be declared as cursors
+            with con.cursor() as cur:
+                cur.execute(sql, params)
+                return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
+        with con.cursor(name=f"fund_pipeline_read_{next(_CURSOR_NUMBERS)}") as cur:
+            cur.itersize = _READ_BATCH_ROWS
             cur.execute(sql, params)
+            rows = cur.fetchmany(_READ_BATCH_ROWS)
             columns = [d[0] for d in cur.description]
-            return pd.DataFrame(cur.fetchall(), columns=columns)
+            while batch := cur.fetchmany(_READ_BATCH_ROWS):
+                rows += batch
+            return pd.DataFrame(rows, columns=columns)
 
     def _load(self, con, schema, table, frame):
-        buffer = io.StringIO()
-        frame.to_csv(buffer, index=False, header=False, na_rep="\\N", date_format="%Y-%m-%d %H:%M:%S")
-        buffer.seek(0)
         columns = ", ".join(f'"{c}"' for c in frame.columns)
         with con.cursor() as cur:
-            cur.copy_expert(f"copy {schema}.\"{table}\" ({columns}) from stdin with (format csv, null '\\N')", buffer)
+            cur.copy_expert(f"copy {schema}.\"{table}\" ({columns}) from stdin with (format csv, null '\\N')",
+                            _CsvStream(frame), size=1 << 20)
+
+
+_READ_BATCH_ROWS = 50_000
+_CURSOR_NUMBERS = itertools.count()
+
+
+class _CsvStream(io.RawIOBase):
+    """A frame as CSV for COPY, written a slice of rows at a time as PostgreSQL reads it, instead of the
+    whole table's text at once."""
+
+    ROWS = 50_000
+
+    def __init__(self, frame: pd.DataFrame):
+        self._frame = frame
+        self._next_row = 0
+        self._text = b""
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to size bytes (fewer at the end of a slice); b"" once every row was read."""
+        if self._position >= len(self._text):
+            if self._next_row >= len(self._frame):
+                return b""
+            part = self._frame.iloc[self._next_row:self._next_row + self.ROWS]
+            self._next_row += self.ROWS
+            self._text = part.to_csv(index=False, header=False, na_rep="\\N",
+                                     date_format="%Y-%m-%d %H:%M:%S").encode("utf-8")
+            self._position = 0
+        end = len(self._text) if size is None or size < 0 else self._position + size
+        chunk = self._text[self._position:end]
+        self._position += len(chunk)
+        return chunk
 
 
 def _arrow_friendly(frame: pd.DataFrame) -> pd.DataFrame:
