@@ -101,6 +101,7 @@ def render(context, site_name: str, docs_dir: Path, checkpoint_result) -> None:
     GX's own index page is not rendered (it costs more than the validation itself, and `write_index`
     replaces it); only the pages of these results are, and pages whose results this process does not
     hold are dropped, as GX's index builder would."""
+    _reuse_compiled_templates()
     store = context.validation_results_store
     identifiers = []
     for identifier, result in checkpoint_result.run_results.items():
@@ -118,3 +119,46 @@ def _drop_pages_without_results(builder) -> None:
     index = builder.site_index_builder
     index._add_expectations_to_index_links(OrderedDict(), skip_and_clean_missing=True)
     index._build_validation_and_profiling_result_site_keys(skip_and_clean_missing=True)
+
+
+class _TemplateCache:
+    """Jinja's compiled templates kept in memory for the process (jinja2.BytecodeCache's interface).
+
+    GX makes a new Jinja environment for every view it renders, so each page recompiled the same templates:
+    that compiling was most of the Data Docs' cost. The compiled code is keyed by template and source."""
+
+    def __init__(self):
+        from jinja2 import BytecodeCache
+
+        class InMemory(BytecodeCache):
+            def __init__(self):
+                self.compiled: dict[str, bytes] = {}
+
+            def load_bytecode(self, bucket):
+                if bucket.key in self.compiled:
+                    bucket.bytecode_from_string(self.compiled[bucket.key])
+
+            def dump_bytecode(self, bucket):
+                self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+        self.cache = InMemory()
+
+
+_TEMPLATES: _TemplateCache | None = None
+
+
+def _reuse_compiled_templates() -> None:
+    """Give every GX view's Jinja environment the process's template cache (once per process)."""
+    global _TEMPLATES
+    if _TEMPLATES is not None:
+        return
+    from great_expectations.render.view.view import DefaultJinjaView
+
+    _TEMPLATES = _TemplateCache()
+    built = DefaultJinjaView.__init__
+
+    def with_cache(self, *args, **kwargs):
+        built(self, *args, **kwargs)
+        self.env.bytecode_cache = _TEMPLATES.cache
+
+    DefaultJinjaView.__init__ = with_cache
