@@ -249,8 +249,19 @@ class _SharedConnections:
             if con is not None:
                 con.close()
 
+    def close_all(self) -> None:
+        with self._lock:
+            for path in list(self._open):
+                self.close(path)
+
 
 _SHARED = _SharedConnections()
+
+
+def release_kept_connections() -> None:
+    """Close every kept-open DuckDB connection of this process (at the end of a run's steps), whether or
+    not the warehouse objects holding them are gone yet."""
+    _SHARED.close_all()
 
 
 def _connect_with_patience(duckdb, path: Path, seconds: float = 120.0):
