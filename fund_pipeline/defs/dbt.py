@@ -4,6 +4,8 @@
 import json
 import sys
 from collections.abc import Mapping
+from functools import cached_property
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +58,12 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         """Staging views over the clean tables, the integrated-spending intermediate, and the marts:
         fund_flow (channel -> project -> village -> household), county_year_measures, channel_summary,
         project_compliance, household_transfers, payment_accounts. One run at a time rebuilds them."""
-        with fund.warehouse().lock("dbt"):
-            _prepare_partial_build(context, dbt, fund.warehouse())
+        warehouse = fund.warehouse()
+        with warehouse.lock("dbt"):
+            _prepare_partial_build(context, dbt, warehouse)
+            warehouse.release()  # dbt opens the DuckDB file in its own process
             yield from dbt.cli(["build"], context=context).stream()
-            keep_grants(fund.warehouse())  # dbt rebuilt the marts as new tables: renew the read roles' grants
+            keep_grants(warehouse)  # dbt rebuilt the marts as new tables: renew the read roles' grants
 
     return fund_dbt_models
 
@@ -79,14 +83,28 @@ def _prepare_partial_build(context: dg.AssetExecutionContext, dbt: DbtCliResourc
                      and mart_key(node["name"]) not in context.selected_asset_keys)
     if missing:
         context.log.info(f"先建立本次未选中且尚不存在的 dbt 模型:{', '.join(missing)}")
+        warehouse.release()
         dbt.cli(["run", "--select", " ".join(f"+{name}" for name in missing)], manifest=dbt_project.manifest_path).wait()
+
+
+class VenvDbtCliResource(DbtCliResource):
+    """dbt from this interpreter's environment: its version is the installed dbt-core's, read from the
+    package metadata instead of starting `dbt --version` before every dbt command."""
+
+    @cached_property
+    def _cli_version(self):
+        from packaging.version import Version
+
+        return Version(version("dbt-core"))
 
 
 def dbt_resource() -> DbtCliResource:
     # The dbt beside this interpreter, so the venv's dbt runs even when the venv is not activated.
     executable = Path(sys.prefix) / "bin" / "dbt"
-    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR),
-                          dbt_executable=str(executable) if executable.exists() else "dbt")
+    if executable.exists():
+        return VenvDbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR),
+                                  dbt_executable=str(executable))
+    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable="dbt")
 
 
 def mart_key(name: str) -> dg.AssetKey:

@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from fund_pipeline.settings import Settings
-from fund_pipeline.warehouse import Warehouse
+from fund_pipeline.warehouse import Warehouse, release_kept_connections
 
 
 class FundPipelineResource(dg.ConfigurableResource):
@@ -36,4 +36,9 @@ class FundPipelineResource(dg.ConfigurableResource):
         return Path(self.reports_dir) / "gx-data-docs"
 
     def warehouse(self) -> Warehouse:
-        return Warehouse.from_url(self.warehouse_url)
+        """The step's warehouse: one connection for all its queries, closed when the step lets it go
+        and at the latest when the resource is torn down (after the run's steps in this process)."""
+        return Warehouse.from_url(self.warehouse_url, keep_open=True)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        release_kept_connections()

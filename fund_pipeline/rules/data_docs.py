@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import html
 import re
+from collections import OrderedDict
 from pathlib import Path
 
 from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
@@ -95,10 +96,69 @@ def make_offline(docs_dir: Path) -> None:
 
 
 def render(context, site_name: str, docs_dir: Path, checkpoint_result) -> None:
-    """Store a masked, escaped copy of each validation result and build its Data Docs pages from it."""
+    """Store a masked, escaped copy of each validation result and build its Data Docs pages from it.
+
+    GX's own index page is not rendered (it costs more than the validation itself, and `write_index`
+    replaces it); only the pages of these results are, and pages whose results this process does not
+    hold are dropped, as GX's index builder would."""
+    _reuse_compiled_templates()
     store = context.validation_results_store
+    identifiers = []
     for identifier, result in checkpoint_result.run_results.items():
         store.set(identifier, sanitized(result))
-        context.build_data_docs(site_names=[site_name], resource_identifiers=[
-            identifier, ExpectationSuiteIdentifier(name=result.suite_name)])
+        identifiers += [identifier, ExpectationSuiteIdentifier(name=result.suite_name)]
+    builder = context._init_site_builder_for_data_docs_site_creation(
+        site_name=site_name, site_config=context.variables.data_docs_sites[site_name])
+    builder.build(identifiers, build_index=False)
+    _drop_pages_without_results(builder)
     make_offline(docs_dir)
+
+
+def _drop_pages_without_results(builder) -> None:
+    """The cleaning GX's index builder does before it renders (skip_and_clean_missing), without the rendering."""
+    index = builder.site_index_builder
+    index._add_expectations_to_index_links(OrderedDict(), skip_and_clean_missing=True)
+    index._build_validation_and_profiling_result_site_keys(skip_and_clean_missing=True)
+
+
+class _TemplateCache:
+    """Jinja's compiled templates kept in memory for the process (jinja2.BytecodeCache's interface).
+
+    GX makes a new Jinja environment for every view it renders, so each page recompiled the same templates:
+    that compiling was most of the Data Docs' cost. The compiled code is keyed by template and source."""
+
+    def __init__(self):
+        from jinja2 import BytecodeCache
+
+        class InMemory(BytecodeCache):
+            def __init__(self):
+                self.compiled: dict[str, bytes] = {}
+
+            def load_bytecode(self, bucket):
+                if bucket.key in self.compiled:
+                    bucket.bytecode_from_string(self.compiled[bucket.key])
+
+            def dump_bytecode(self, bucket):
+                self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+        self.cache = InMemory()
+
+
+_TEMPLATES: _TemplateCache | None = None
+
+
+def _reuse_compiled_templates() -> None:
+    """Give every GX view's Jinja environment the process's template cache (once per process)."""
+    global _TEMPLATES
+    if _TEMPLATES is not None:
+        return
+    from great_expectations.render.view.view import DefaultJinjaView
+
+    _TEMPLATES = _TemplateCache()
+    built = DefaultJinjaView.__init__
+
+    def with_cache(self, *args, **kwargs):
+        built(self, *args, **kwargs)
+        self.env.bytecode_cache = _TEMPLATES.cache
+
+    DefaultJinjaView.__init__ = with_cache

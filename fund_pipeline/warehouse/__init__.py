@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
+import threading
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,17 +42,20 @@ class Warehouse:
     dialect = ""
     _cascade = ""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, keep_open: bool = False):
         self.url = url
+        self.keep_open = keep_open
         self._reshaped = False  # a table was created or gained a column: read grants need renewing
 
     @staticmethod
-    def from_url(url: str) -> Warehouse:
+    def from_url(url: str, keep_open: bool = False) -> Warehouse:
+        """keep_open: one connection serves every query while this object lives (a pipeline step's
+        warehouse), instead of one per query; `release()` hands the file back earlier."""
         scheme = url.split(":", 1)[0]
         if scheme == "duckdb":
-            return DuckDBWarehouse(url)
+            return DuckDBWarehouse(url, keep_open)
         if scheme.startswith("postgres"):
-            return PostgresWarehouse(url)
+            return PostgresWarehouse(url, keep_open)
         raise ValueError(f"unsupported warehouse URL {url!r}: use duckdb:///path/file.duckdb or postgresql+psycopg2://…")
 
     # -- reading -------------------------------------------------------------------------
@@ -118,6 +124,10 @@ class Warehouse:
         with self.transaction() as con:
             self._execute(con, sql)
 
+    def release(self) -> None:
+        """Close a kept-open connection now (e.g. before another process, dbt, opens the warehouse);
+        the next query opens a new one."""
+
     @contextlib.contextmanager
     def lock(self, name: str) -> Iterator[None]:
         """Serialise a publishing step across concurrent runs (a no-op where the back-end has one writer)."""
@@ -147,12 +157,21 @@ class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
     _cascade = ""  # DuckDB binds views when they are queried
 
+    def __init__(self, url: str, keep_open: bool = False):
+        super().__init__(url, keep_open)
+        if keep_open:
+            _SHARED.hold(self.path)
+            weakref.finalize(self, _SHARED.let_go, self.path)
+
     @property
     def path(self) -> Path:
         return duckdb_path(self.url)
 
     @contextlib.contextmanager
     def connect(self) -> Iterator:
+        if self.keep_open:
+            yield _SHARED.connection(self.path)
+            return
         import duckdb
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -161,6 +180,9 @@ class DuckDBWarehouse(Warehouse):
             yield con
         finally:
             con.close()  # dbt opens the same file in another process: never hold it open
+
+    def release(self) -> None:
+        _SHARED.close(self.path)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator:
@@ -186,6 +208,60 @@ class DuckDBWarehouse(Warehouse):
             con.execute(f'insert into {schema}."{table}" ({columns}) select {columns} from _incoming')
         finally:
             con.unregister("_incoming")
+
+
+class _SharedConnections:
+    """The DuckDB connections kept open in this process, one per file, for as long as a kept-open
+    warehouse object (a pipeline step's) is alive: opening a connection attaches the file and closing it
+    checkpoints, a cost paid once per step instead of once per query. Every kept-open object in the process
+    shares the one connection, since DuckDB lets one database instance at a time write a file; it is closed
+    when the last of them goes away or one of them releases it (other processes, dbt among them, then wait
+    their turn in `_connect_with_patience`)."""
+
+    def __init__(self):
+        self._lock = threading.RLock()
+        self._holders: dict[Path, int] = {}
+        self._open: dict[Path, object] = {}
+
+    def hold(self, path: Path) -> None:
+        with self._lock:
+            self._holders[path] = self._holders.get(path, 0) + 1
+
+    def let_go(self, path: Path) -> None:
+        with self._lock:
+            self._holders[path] -= 1
+            if self._holders[path] <= 0:
+                del self._holders[path]
+                self.close(path)
+
+    def connection(self, path: Path):
+        with self._lock:
+            if path not in self._open:
+                import duckdb
+
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._open[path] = _connect_with_patience(duckdb, path)
+            return self._open[path]
+
+    def close(self, path: Path) -> None:
+        with self._lock:
+            con = self._open.pop(path, None)
+            if con is not None:
+                con.close()
+
+    def close_all(self) -> None:
+        with self._lock:
+            for path in list(self._open):
+                self.close(path)
+
+
+_SHARED = _SharedConnections()
+
+
+def release_kept_connections() -> None:
+    """Close every kept-open DuckDB connection of this process (at the end of a run's steps), whether or
+    not the warehouse objects holding them are gone yet."""
+    _SHARED.close_all()
 
 
 def _connect_with_patience(duckdb, path: Path, seconds: float = 120.0):
@@ -216,8 +292,8 @@ class PostgresWarehouse(Warehouse):
     dialect = "postgres"
     _cascade = " cascade"  # dbt's views on a recreated table are rebuilt by the dbt step that follows
 
-    def __init__(self, url: str):
-        super().__init__(url)
+    def __init__(self, url: str, keep_open: bool = False):
+        super().__init__(url, keep_open)  # the engine's pool already keeps connections open
         parsed = make_url(url)
         # SQLAlchemy 2.1 picks psycopg 3 for a bare postgresql:// URL; this project uses psycopg2.
         self.sqlalchemy_url = parsed.set(drivername="postgresql+psycopg2")
@@ -282,18 +358,61 @@ class PostgresWarehouse(Warehouse):
             cur.execute(sql)
 
     def _query(self, con, sql, params=None):
-        with con.cursor() as cur:
+        """Rows come from a server-side cursor in batches, so the whole result is never held twice
+        (libpq's copy and Python's) while the frame is built."""
+        if not sql.lstrip().lower().startswith(("select", "with")):  # only queries can be declared as cursors
+            with con.cursor() as cur:
+                cur.execute(sql, params)
+                return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
+        with con.cursor(name=f"fund_pipeline_read_{next(_CURSOR_NUMBERS)}") as cur:
+            cur.itersize = _READ_BATCH_ROWS
             cur.execute(sql, params)
+            rows = cur.fetchmany(_READ_BATCH_ROWS)
             columns = [d[0] for d in cur.description]
-            return pd.DataFrame(cur.fetchall(), columns=columns)
+            while batch := cur.fetchmany(_READ_BATCH_ROWS):
+                rows += batch
+            return pd.DataFrame(rows, columns=columns)
 
     def _load(self, con, schema, table, frame):
-        buffer = io.StringIO()
-        frame.to_csv(buffer, index=False, header=False, na_rep="\\N", date_format="%Y-%m-%d %H:%M:%S")
-        buffer.seek(0)
         columns = ", ".join(f'"{c}"' for c in frame.columns)
         with con.cursor() as cur:
-            cur.copy_expert(f"copy {schema}.\"{table}\" ({columns}) from stdin with (format csv, null '\\N')", buffer)
+            cur.copy_expert(f"copy {schema}.\"{table}\" ({columns}) from stdin with (format csv, null '\\N')",
+                            _CsvStream(frame), size=1 << 20)
+
+
+_READ_BATCH_ROWS = 50_000
+_CURSOR_NUMBERS = itertools.count()
+
+
+class _CsvStream(io.RawIOBase):
+    """A frame as CSV for COPY, written a slice of rows at a time as PostgreSQL reads it, instead of the
+    whole table's text at once."""
+
+    ROWS = 50_000
+
+    def __init__(self, frame: pd.DataFrame):
+        self._frame = frame
+        self._next_row = 0
+        self._text = b""
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to size bytes (fewer at the end of a slice); b"" once every row was read."""
+        if self._position >= len(self._text):
+            if self._next_row >= len(self._frame):
+                return b""
+            part = self._frame.iloc[self._next_row:self._next_row + self.ROWS]
+            self._next_row += self.ROWS
+            self._text = part.to_csv(index=False, header=False, na_rep="\\N",
+                                     date_format="%Y-%m-%d %H:%M:%S").encode("utf-8")
+            self._position = 0
+        end = len(self._text) if size is None or size < 0 else self._position + size
+        chunk = self._text[self._position:end]
+        self._position += len(chunk)
+        return chunk
 
 
 def _arrow_friendly(frame: pd.DataFrame) -> pd.DataFrame:
