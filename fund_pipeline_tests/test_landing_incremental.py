@@ -20,10 +20,12 @@ from fund_pipeline.warehouse import Warehouse
 SOURCE = "agriculture_policy_subsidies"
 CHANGED = "农业农村局/惠农补贴/2016/中川镇.xlsx"
 # Columns that name the run or the moment, not the data.
-RUN_COLUMNS = {"run_id", "detected_at", "first_run_id", "last_run_id", "first_detected_at", "last_seen_at",
-               "resolved_at", "resolved_run_id", "created_at", "updated_at", "generated_at"}
-# History kept across runs (what changed between runs), not the state a run leaves.
-HISTORY_TABLES = {("audit", "resolved_findings"), ("audit", "row_reconciliation"), ("audit", "runs")}
+# A finding's status and first sighting say what happened across runs (新增 on a first run), not what the data is.
+RUN_COLUMNS = {"run_id", "detected_at", "status", "first_seen_run", "first_seen_at"}
+# History kept across runs, not the state a run leaves.
+HISTORY_TABLES = {("audit", "resolved_findings"), ("audit", "row_reconciliation"), ("audit", "validation_findings")}
+# Kept per run: the rows the last run wrote are compared.
+PER_RUN_TABLES = {("audit", "policy_measures"), ("audit", "rule_summary")}
 SCHEMAS = ("landing", "clean", "quarantine", "audit", "marts")
 
 
@@ -38,7 +40,7 @@ def resend_changed_roster(inbox: Path) -> None:
     book = openpyxl.load_workbook(path)
     sheet = book.worksheets[0]
     sheet.cell(row=4, column=8).value = 98765.4
-    sheet.cell(row=6, column=8).value = "壹佰元"
+    sheet.cell(row=6, column=8).value = "见附件"
     book.save(path)
     later = time.time() + 5  # arrives after every other file
     os.utime(path, (later, later))
@@ -51,8 +53,8 @@ def landing_metadata(source: str, run_id: str) -> dict:
     return {k: v.value for k, v in record.asset_materialization.metadata.items()}
 
 
-def state(url: str) -> dict[str, pd.DataFrame]:
-    """Every table the pipeline leaves, without run ids and times, in one row order."""
+def state(url: str, run_id: str) -> dict[str, pd.DataFrame]:
+    """Every table the pipeline leaves after the run, without run ids and times, in one row order."""
     warehouse = Warehouse.from_url(url)
     tables = warehouse.query("select table_schema, table_name from information_schema.tables where table_schema in "
                              f"({', '.join(repr(s) for s in SCHEMAS)}) and table_type = 'BASE TABLE'")
@@ -60,7 +62,7 @@ def state(url: str) -> dict[str, pd.DataFrame]:
     for schema, table in tables.itertuples(index=False):
         if (schema, table) in HISTORY_TABLES:
             continue
-        frame = warehouse.read_table(schema, table)
+        frame = warehouse.read_table(schema, table, where=f"run_id = '{run_id}'" if (schema, table) in PER_RUN_TABLES else "")
         frame = frame.drop(columns=[c for c in frame.columns if c in RUN_COLUMNS])
         order = sorted(frame.columns)
         out[f"{schema}.{table}"] = frame[order].sort_values(order, ignore_index=True, na_position="first")
@@ -107,12 +109,15 @@ def test_a_first_run_reads_every_file(runs):
 
 def test_the_changed_roster_shows_in_the_findings(runs):
     findings = Warehouse.from_url(runs["kept"].warehouse_url).query(
-        f"select rule_id, row_number from audit.findings where source_file = '{CHANGED}'")
-    assert 6 in set(findings["row_number"].dropna().astype(int))  # the amount typed as text
+        f"select rule_id, row_number from audit.current_findings where source_file = '{CHANGED}'")
+    by_row = findings.dropna(subset=["row_number"]).groupby(findings["row_number"].dropna().astype(int))["rule_id"].agg(set)
+    assert "AMOUNT-SUSPECT" in by_row.get(4, set())  # the amount corrected upwards
+    assert 6 in by_row.index  # the amount that is not a number
 
 
 def test_every_table_equals_a_run_from_scratch(runs):
-    mine, scratch = state(runs["kept"].warehouse_url), state(runs["scratch_url"])
+    mine = state(runs["kept"].warehouse_url, runs["second"].run_id)
+    scratch = state(runs["scratch_url"], runs["scratch"].run_id)
     assert sorted(mine) == sorted(scratch)
     assert {"landing." + SOURCE, "clean.household_payments", "quarantine.household_payments"} <= set(mine)
     for name in mine:
