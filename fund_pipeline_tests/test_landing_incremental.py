@@ -122,3 +122,59 @@ def test_every_table_equals_a_run_from_scratch(runs):
     assert {"landing." + SOURCE, "clean.household_payments", "quarantine.household_payments"} <= set(mine)
     for name in mine:
         pd.testing.assert_frame_equal(mine[name], scratch[name], obj=name)
+
+
+# -- the cache alone: the reader's own read_source is the reference ------------------------------------
+
+def assert_same_read(mine, theirs) -> None:
+    for part in ("records", "problems", "totals", "notes"):
+        pd.testing.assert_frame_equal(getattr(mine, part), getattr(theirs, part), obj=part)
+    assert mine.files == theirs.files
+
+
+def test_a_read_through_the_cache_equals_the_readers_own(sample_inbox, tmp_path):
+    from fund_pipeline.pipeline.ingest import read_source_by_file
+    from fund_pipeline.pipeline.landing_cache import LandingCache
+    from fund_pipeline.sources.reader import read_source
+    from fund_pipeline.sources.spec import load_layouts
+
+    inbox = tmp_path / "inbox"
+    shutil.copytree(sample_inbox / "农业农村局", inbox / "农业农村局")
+    spec = next(s for s in load_layouts() if s.name == SOURCE)
+    cache = tmp_path / "cache"
+    first, read, reused = read_source_by_file(spec, inbox, LandingCache(cache, spec))
+    assert reused == [] and len(read) > 2
+    assert_same_read(first, read_source(spec, inbox))
+
+    resend_changed_roster(inbox)
+    (cache / "landing" / SOURCE / "broken.pkl").write_bytes(b"not a pickle")  # left by a killed run: pruned
+    again, read, reused = read_source_by_file(spec, inbox, LandingCache(cache, spec))
+    assert read == [CHANGED] and len(reused) == len(first.files) - 1
+    assert_same_read(again, read_source(spec, inbox))
+    assert not (cache / "landing" / SOURCE / "broken.pkl").exists()
+    assert len(list((cache / "landing" / SOURCE).iterdir())) == len(first.files)  # the old version is gone
+
+    # A damaged entry is read again from the spreadsheet, not trusted.
+    entry = next((cache / "landing" / SOURCE).iterdir())
+    entry.write_bytes(entry.read_bytes()[:100])
+    damaged, read, _ = read_source_by_file(spec, inbox, LandingCache(cache, spec))
+    assert len(read) == 1
+    assert_same_read(damaged, read_source(spec, inbox))
+
+
+def test_a_changed_layout_reads_every_file_again(sample_inbox, tmp_path):
+    import dataclasses
+
+    from fund_pipeline.pipeline.ingest import read_source_by_file
+    from fund_pipeline.pipeline.landing_cache import LandingCache
+    from fund_pipeline.sources.spec import load_layouts
+
+    spec = next(s for s in load_layouts() if s.name == "transport_disbursements")
+    _, read, _ = read_source_by_file(spec, sample_inbox, LandingCache(tmp_path, spec))
+    _, again, reused = read_source_by_file(spec, sample_inbox, LandingCache(tmp_path, spec))
+    assert again == [] and len(reused) == len(read) > 0
+    changed = dataclasses.replace(spec, header_rows=spec.header_rows)  # the same layout: still reused
+    assert read_source_by_file(changed, sample_inbox, LandingCache(tmp_path, changed))[1] == []
+    changed = dataclasses.replace(spec, unit="元" if spec.unit != "元" else "万元")
+    _, again, reused = read_source_by_file(changed, sample_inbox, LandingCache(tmp_path, changed))
+    assert reused == [] and again == read
