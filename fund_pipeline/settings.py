@@ -35,6 +35,7 @@ class Settings:
     viewer_role: str = "fund_viewer"
     writer_password: str = field(default="", repr=False, compare=False)  # set on the writer role by `db roles`
     service: ServiceSettings = field(default_factory=lambda: ServiceSettings())  # serve, schedules, notices
+    cache_dir: Path | None = None  # what each spreadsheet yielded, kept by content (FUND_PIPELINE_CACHE); None: no cache
 
     def __post_init__(self):
         # Resolved once, here, so Python and dbt (which runs in dbt/) open the same file.
@@ -60,6 +61,7 @@ class Settings:
             viewer_role=env.get("FUND_PIPELINE_VIEWER_ROLE", "fund_viewer"),
             writer_password=_secret(env, "FUND_PIPELINE_WRITER_PASSWORD"),
             service=ServiceSettings.from_env(env),
+            cache_dir=_cache_dir(env.get("FUND_PIPELINE_CACHE"), data_dir),
         )
 
     def with_overrides(self, **changes) -> Settings:
@@ -165,6 +167,13 @@ class ServiceSettings:
             smtp=SmtpSettings.from_env(env),
             stop_timeout_seconds=int(env.get("FUND_PIPELINE_STOP_TIMEOUT", cls.stop_timeout_seconds)),
         )
+
+
+def _cache_dir(value: str | None, data_dir: Path) -> Path | None:
+    """FUND_PIPELINE_CACHE: a folder, or "off" (every file read on every run); unset: <data dir>/cache."""
+    if value is None:
+        return (data_dir / "cache").resolve()
+    return None if value.strip().lower() in ("", "off", "none", "0") else Path(value).resolve()
 
 
 def child_environment(**changes: str) -> dict[str, str]:

@@ -9,6 +9,7 @@ from fund_pipeline.defs.resources import FundPipelineResource
 from fund_pipeline.pipeline.findings import replace_findings
 from fund_pipeline.pipeline.fingerprints import FINGERPRINTS_METADATA_KEY, source_fingerprints
 from fund_pipeline.pipeline.ingest import ingest
+from fund_pipeline.pipeline.landing_cache import LandingCache
 from fund_pipeline.report.masking import mask_text
 from fund_pipeline.rules.catalogue import load_catalogue
 from fund_pipeline.sources.schemas import conform
@@ -40,8 +41,12 @@ def build_ingest_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         # Taken before reading: a file changed while it is read then differs, and the sensor re-runs it.
         fingerprints = source_fingerprints(spec, fund.inbox_path)
         warehouse = fund.warehouse()
+        cache = LandingCache(fund.cache_path, spec) if fund.cache_path else None
         result, records = ingest(spec, fund.inbox_path, catalogue, context.run_id,
-                                 previous=lambda files: previously_landed(warehouse, spec.name, files))
+                                 previous=lambda files: previously_landed(warehouse, spec.name, files), cache=cache)
+        if result.files_reused:
+            context.log.info(f"{spec.name}:读取 {len(result.files_read)} 个新的或有变化的文件,"
+                             f"沿用 {len(result.files_reused)} 个未变文件上次的读取结果")
         records = conform(spec.entity, records)
         records["run_id"] = context.run_id
         warehouse.replace_tables({("landing", spec.name): records})
@@ -61,6 +66,9 @@ def build_ingest_asset(spec: SourceSpec) -> dg.AssetsDefinition:
             "unreadable_files": sum(1 for f in result.files if not f.get("readable", True)),
             "ingest_errors": len(errors),
             "ingest_warnings": int((result.findings["severity"] == "warning").sum()),
+            "files_read": len(result.files_read),
+            "files_reused": len(result.files_reused),
+            "files_read_list": dg.MetadataValue.json(result.files_read),
             "file_list": dg.MetadataValue.json([{k: f[k] for k in ("source_file", "file_sha256")} for f in result.files]),
             FINGERPRINTS_METADATA_KEY: dg.MetadataValue.json(fingerprints),
         })

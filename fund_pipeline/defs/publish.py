@@ -1,7 +1,9 @@
 """clean/<entity>: validate an entity's landed rows with its row rules, publish or quarantine each row."""
 
 
+import gc
 from collections import defaultdict
+from dataclasses import dataclass
 
 import dagster as dg
 import pandas as pd
@@ -60,9 +62,13 @@ def load_references(warehouse: Warehouse, upto: str | None = None) -> References
 
 
 def _landed(warehouse: Warehouse, entity: str, specs: list[SourceSpec]) -> pd.DataFrame:
-    frames = [warehouse.read_table("landing", s.name) for s in specs if warehouse.table_exists("landing", s.name)]
+    frames = [warehouse.read_large_table("landing", s.name) for s in specs if warehouse.table_exists("landing", s.name)]
     frames = [f for f in frames if len(f)]
-    landed = pd.concat(frames, ignore_index=True) if frames else conform(entity, empty_records(entity))
+    if len(frames) == 1:
+        landed = frames.pop()
+    else:
+        landed = pd.concat(frames, ignore_index=True) if frames else conform(entity, empty_records(entity))
+    del frames
     if "_set_aside" not in landed:  # landed before rows could be set aside, or nothing landed
         landed["_set_aside"] = pd.Series(pd.NA, index=landed.index, dtype="string")
     return landed
@@ -88,6 +94,35 @@ def _set_aside_rows(entity: str, rows: pd.DataFrame) -> pd.DataFrame:
         "fiscal_year": year, "amount": rows[money].astype(float) if money else 0.0,
         "reason_rule": rows["_set_aside"].astype("string"),
     }, index=rows.index).reset_index(drop=True)
+
+
+@dataclass
+class _RowsToPublish:
+    landed: pd.DataFrame | None  # the landed rows to validate, set-aside rows excluded
+    set_aside: pd.DataFrame  # the rows set aside, as audit.set_aside_rows records
+    years: list[str] | None  # the fiscal years published (None: the entity has no years)
+
+    def take_landed(self) -> pd.DataFrame:
+        """The landed rows, handed over: no reference stays here to keep a copy alive."""
+        landed, self.landed = self.landed, None
+        return landed
+
+
+def _rows_to_publish(context: dg.AssetExecutionContext, key: dg.AssetKey, warehouse: Warehouse, entity: str,
+                     specs: list[SourceSpec], partitioned: bool) -> _RowsToPublish:
+    """The landed rows of the years this run publishes. A filter that keeps every row makes no copy."""
+    landed = _landed(warehouse, entity, specs)
+    years = _years_to_publish(context, key, landed) if partitioned else None
+    if years is not None:
+        in_years = (landed["fiscal_year"].isna() | landed["fiscal_year"].astype("Int64").isin([int(y) for y in years]))
+        in_years = in_years.to_numpy(dtype=bool)
+        if not in_years.all():
+            landed = landed[in_years]
+    aside = landed["_set_aside"].notna().to_numpy(dtype=bool)
+    set_aside = _set_aside_rows(entity, landed[aside])
+    if aside.any():
+        landed = landed[~aside]
+    return _RowsToPublish(landed, set_aside, years)
 
 
 def yearly(entity: str) -> bool:
@@ -126,22 +161,26 @@ def build_clean_asset(entity: str, specs: list[SourceSpec],
         # One run at a time publishes an entity, reading every source's landed rows inside the lock, so two
         # runs for different departments never publish a stale mix.
         with warehouse.lock(f"publish:{entity}"):
-            landed = _landed(warehouse, entity, specs)
-            years = _years_to_publish(context, key, landed) if partitions is not None else None
-            if years is not None:
-                landed = landed[landed["fiscal_year"].isna() | landed["fiscal_year"].astype("Int64").isin([int(y) for y in years])]
-            aside = landed["_set_aside"].notna() if "_set_aside" in landed else pd.Series(False, index=landed.index)
+            rows = _rows_to_publish(context, key, warehouse, entity, specs, partitions is not None)
+            years = rows.years
             refs = load_references(warehouse, upto=entity) if entity != "villages" else References.empty()
-            result = validate_and_split(entity, landed[~aside.to_numpy()], refs, load_catalogue(), context.run_id,
+            # The landed frame is handed over, not kept here: at a million rows each copy is a gigabyte.
+            result = validate_and_split(entity, rows.take_landed(), refs, load_catalogue(), context.run_id,
                                         docs_dir=fund.data_docs_path)
-            tables = {("clean", entity): conform(entity, result.published),
-                      ("quarantine", entity): conform(entity, result.quarantined)}
+            counts = {"rows_published": len(result.published), "rows_quarantined": len(result.quarantined),
+                      "findings": len(result.findings)}
+            tables = {("clean", entity): conform(entity, result.published)}
+            result.published = None  # conformed: the frame validation built is no longer needed
+            tables[("quarantine", entity)] = conform(entity, result.quarantined)
+            result.quarantined = None
+            gc.collect()
             scope = years_condition(years) if years else ""
             if years:
                 warehouse.replace_slices(tables, where=scope)
             else:
                 warehouse.replace_tables(tables)
-            warehouse.append("audit", SET_ASIDE_TABLE, _set_aside_rows(entity, landed[aside.to_numpy()]),
+            del tables
+            warehouse.append("audit", SET_ASIDE_TABLE, rows.set_aside,
                              delete_where=f"entity = '{entity}'" + (f" and {scope}" if scope else "")
                              if warehouse.table_exists("audit", SET_ASIDE_TABLE) else None)
             replace_findings(warehouse, result.findings, context.run_id, target=entity, years=years)
@@ -154,11 +193,11 @@ def build_clean_asset(entity: str, specs: list[SourceSpec],
         return dg.MaterializeResult(
             metadata={
                 "rows_landed": int(reconciliation["landed"].sum()),
-                "rows_published": len(result.published),
-                "rows_quarantined": len(result.quarantined),
-                "rows_set_aside": int(aside.sum()),
+                "rows_published": counts["rows_published"],
+                "rows_quarantined": counts["rows_quarantined"],
+                "rows_set_aside": len(rows.set_aside),
                 "fiscal_years": ", ".join(years) if years else "-",
-                "findings": len(result.findings),
+                "findings": counts["findings"],
                 "gx_suite_success": result.gx_success,
             },
             check_results=[dg.AssetCheckResult(

@@ -16,11 +16,12 @@ class FundPipelineResource(dg.ConfigurableResource):
     warehouse_url: str
     reports_dir: str
     user: str = ""  # who is acting (Settings.user): recorded with dispositions imported from the inbox
+    cache_dir: str = ""  # the landing cache (Settings.cache_dir); empty: every file is read on every run
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "FundPipelineResource":
         return cls(inbox=str(settings.inbox), warehouse_url=settings.warehouse_url, reports_dir=str(settings.reports_dir),
-                   user=settings.user)
+                   user=settings.user, cache_dir=str(settings.cache_dir or ""))
 
     @property
     def inbox_path(self) -> Path:
@@ -34,6 +35,10 @@ class FundPipelineResource(dg.ConfigurableResource):
     def data_docs_path(self) -> Path:
         """Where Great Expectations renders its Data Docs (linked from the auditors' report)."""
         return Path(self.reports_dir) / "gx-data-docs"
+
+    @property
+    def cache_path(self) -> Path | None:
+        return Path(self.cache_dir) if self.cache_dir else None
 
     def warehouse(self) -> Warehouse:
         """The step's warehouse: one connection for all its queries, closed when the step lets it go

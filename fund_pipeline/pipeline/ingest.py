@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
+from fund_pipeline.pipeline.landing_cache import LandingCache
 from fund_pipeline.rules.catalogue import Catalogue
 from fund_pipeline.rules.validation import normalise_findings
-from fund_pipeline.sources.reader import PROBLEM_COLUMNS, SourceRead, read_source, version_key
+from fund_pipeline.sources.reader import (
+    PROBLEM_COLUMNS,
+    SourceRead,
+    empty_problems,
+    empty_records,
+    empty_totals,
+    read_workbook,
+    select_files,
+    version_key,
+)
 from fund_pipeline.sources.schemas import ENTITIES
 from fund_pipeline.sources.spec import SourceSpec
 
@@ -22,6 +33,8 @@ class IngestResult:
     findings: pd.DataFrame
     totals: pd.DataFrame
     notes: pd.DataFrame | None = None
+    files_read: list[str] = field(default_factory=list)  # read from the spreadsheet this time
+    files_reused: list[str] = field(default_factory=list)  # unchanged since read: taken from the landing cache
 
 
 def total_findings(read: SourceRead, catalogue: Catalogue) -> pd.DataFrame:
@@ -61,13 +74,49 @@ def ingestion_findings(spec: SourceSpec, read: SourceRead, catalogue: Catalogue,
     return normalise_findings(findings)
 
 
+def read_source_by_file(spec: SourceSpec, inbox, cache: LandingCache | None = None) -> tuple[SourceRead, list[str], list[str]]:
+    """The reader's `read_source`, file by file through the landing cache: a file whose content, path, layout
+    and reader are unchanged is not read again. Returns the read and which files were read and reused."""
+    inbox = Path(inbox)
+    chosen, notes = select_files(spec, inbox)
+    reads, fresh, reused = [], [], []
+    for path, sha in chosen:
+        relative = path.relative_to(inbox).as_posix() if path.is_relative_to(inbox) else path.name
+        read = cache.get(relative, sha) if cache is not None else None
+        if read is None:
+            read = read_workbook(spec, path, inbox, sha)
+            if cache is not None:
+                cache.put(relative, sha, read)
+            fresh.append(relative)
+        else:
+            # Which copy of a repeated row is kept follows the files' arrival, so the time is today's.
+            read.files = [info | {"mtime": path.stat().st_mtime} for info in read.files]
+            reused.append(relative)
+        reads.append(read)
+    if cache is not None:
+        cache.prune()
+    note_frame = pd.DataFrame(notes.rows, columns=PROBLEM_COLUMNS) if notes.rows else empty_problems()
+    if not reads:
+        return SourceRead(empty_records(spec.entity), note_frame, empty_totals(), []), fresh, reused
+    combined = SourceRead(
+        records=pd.concat([r.records for r in reads], ignore_index=True),
+        problems=pd.concat([note_frame] + [r.problems for r in reads], ignore_index=True),
+        totals=pd.concat([r.totals for r in reads], ignore_index=True),
+        files=[f for r in reads for f in r.files],
+        notes=pd.concat([r.notes for r in reads], ignore_index=True),
+    )
+    return combined, fresh, reused
+
+
 def ingest(spec: SourceSpec, inbox, catalogue: Catalogue, run_id: str,
-           previous: Callable[[list[str]], pd.DataFrame] | None = None) -> tuple[IngestResult, pd.DataFrame]:
+           previous: Callable[[list[str]], pd.DataFrame] | None = None,
+           cache: LandingCache | None = None) -> tuple[IngestResult, pd.DataFrame]:
     """Read one source; returns the result summary and the records to land.
 
     `previous(files)` returns the rows landed earlier from those files: a re-sent file that cannot be read
-    keeps its last good version's rows in place instead of un-publishing them."""
-    read = read_source(spec, inbox)
+    keeps its last good version's rows in place instead of un-publishing them. With a `cache`, only the
+    files that changed since they were last read are read again."""
+    read, fresh, reused = read_source_by_file(spec, inbox, cache)
     kept = carry_forward(spec, read, previous) if previous is not None else _no_rows()
     records = pd.concat([read.records, kept.records], ignore_index=True) if len(kept.records) else read.records
     records["_set_aside"], duplicates = repeated_rows(spec, records, read.files)
@@ -75,7 +124,7 @@ def ingest(spec: SourceSpec, inbox, catalogue: Catalogue, run_id: str,
     if extra:
         read.problems = pd.concat([read.problems, *extra], ignore_index=True)
     findings = ingestion_findings(spec, read, catalogue, run_id, pd.Timestamp.now())
-    result = IngestResult(spec.name, len(records), read.files, findings, read.totals, read.notes)
+    result = IngestResult(spec.name, len(records), read.files, findings, read.totals, read.notes, fresh, reused)
     return result, records
 
 

@@ -5,8 +5,10 @@ Nothing is lost: for every source, rows landed = rows published + rows quarantin
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from fund_pipeline.rules.catalogue import Catalogue
@@ -38,7 +40,13 @@ def _reasons(findings: pd.DataFrame, rows: pd.Index, severity: str) -> tuple[pd.
 
 def validate_and_split(entity: str, landed: pd.DataFrame, refs: References, catalogue: Catalogue,
                        run_id: str, docs_dir=None) -> PublishResult:
-    landed = landed.reset_index(drop=True)
+    """Validate the landed rows and split them into published and quarantined rows.
+
+    The frame passed in is taken over (its index is reset in place, its columns are shared with the result):
+    at a million rows every extra copy is hundreds of megabytes, so the caller hands it over and keeps none."""
+    if not isinstance(landed.index, pd.RangeIndex) or landed.index.start != 0 or landed.index.step != 1:
+        landed.index = pd.RangeIndex(len(landed))
+    original = list(landed.columns)
     frame = add_derived_columns(entity, landed, refs)
     findings, gx_success = evaluate(entity, frame, catalogue.for_target(entity), catalogue, run_id, docs_dir=docs_dir)
     findings["_position"] = _positions(findings, frame)
@@ -46,19 +54,42 @@ def validate_and_split(entity: str, landed: pd.DataFrame, refs: References, cata
     warning_rules, _ = _reasons(findings, frame.index, "warning")
     ingest_errors = frame["_bad_fields"].fillna("").astype(str) != "" if "_bad_fields" in frame else False
     ingest_reason = "INGEST:" + frame["_bad_fields"].fillna("").astype(str).str.rstrip(",") if "_bad_fields" in frame else ""
-    quarantine = error_rules.notna() | ingest_errors
+    quarantine = (error_rules.notna() | ingest_errors).to_numpy(dtype=bool)
     frame["warning_rules"] = warning_rules
     frame["quarantine_rules"] = error_rules.fillna("").where(~ingest_errors, ingest_reason).astype("string")
     frame["quarantine_reasons"] = error_messages.fillna("单元格值无法解析或必填项为空").where(quarantine, pd.NA).astype("string")
-    keep = list(landed.columns.drop("_bad_fields", errors="ignore")) + _derived_to_keep(entity, frame, landed)
-    frame[landed.columns] = landed  # rules saw placeholders as empty; the tables keep what the sheet said
-    published = frame.loc[~quarantine, keep + ["warning_rules"]].reset_index(drop=True)
+    del error_rules, error_messages, warning_rules, ingest_errors, ingest_reason
+    keep = [c for c in original if c != "_bad_fields"] + _derived_to_keep(entity, frame, landed)
+    for column in original:  # rules saw placeholders as empty; the tables keep what the sheet said
+        frame[column] = landed[column]  # shared, not copied: the landed frame then holds nothing of its own
+    del landed
     # A suspect amount's unit-slip repair travels with the quarantined row: the county-year measures count it.
     repair = ["unit_slip_amount"] if "unit_slip_amount" in frame.columns else []
-    quarantined = frame.loc[quarantine, keep + repair + ["warning_rules", "quarantine_rules", "quarantine_reasons"]]
-    quarantined = quarantined.reset_index(drop=True)
-    reconciliation = _reconcile(landed, published, quarantined)
+    _drop_unkept(frame, keep + repair + ["warning_rules", "quarantine_rules", "quarantine_reasons"])
+    published, quarantined = _split(frame, quarantine, keep, repair)
+    del frame
+    reconciliation = _reconcile(published, quarantined)
     return PublishResult(entity, published, quarantined, findings.drop(columns="_position"), reconciliation, gx_success)
+
+
+def _drop_unkept(frame: pd.DataFrame, kept: list[str]) -> None:
+    """The rules' helper columns are not published: free them before the published rows are taken."""
+    frame.drop(columns=[c for c in frame.columns if c not in set(kept)], inplace=True)
+    gc.collect()
+
+
+def _split(frame: pd.DataFrame, quarantine: np.ndarray, keep: list[str],
+           repair: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Published and quarantined rows. With nothing quarantined (the usual case) the published rows are the
+    frame itself, not a copy of it."""
+    quarantined_columns = keep + repair + ["warning_rules", "quarantine_rules", "quarantine_reasons"]
+    if not quarantine.any():
+        quarantined = frame.iloc[0:0][quarantined_columns].reset_index(drop=True)
+        published = frame[keep + ["warning_rules"]]
+        return published, quarantined
+    quarantined = frame.loc[quarantine, quarantined_columns].reset_index(drop=True)
+    published = frame.loc[~quarantine, keep + ["warning_rules"]].reset_index(drop=True)
+    return published, quarantined
 
 
 def _positions(findings: pd.DataFrame, frame: pd.DataFrame) -> pd.Series:
@@ -73,16 +104,20 @@ def _derived_to_keep(entity: str, frame: pd.DataFrame, landed: pd.DataFrame) -> 
     return [c for c in wanted if c in frame.columns and c not in landed.columns]
 
 
-def _reconcile(landed, published, quarantined) -> pd.DataFrame:
-    """Rows per source and fiscal year: landed = published + quarantined."""
-    keys = ["source", "fiscal_year"] if "fiscal_year" in landed.columns else ["source"]
+def _reconcile(published, quarantined) -> pd.DataFrame:
+    """Rows per source and fiscal year: landed = published + quarantined (every row validated is one or the
+    other; the warehouse's own recount in pipeline/accounting.py checks the tables as written)."""
+    keys = ["source", "fiscal_year"] if "fiscal_year" in published.columns else ["source"]
 
     def count(frame):
-        frame = frame.assign(fiscal_year=frame["fiscal_year"].astype("Int64").fillna(-1)) if "fiscal_year" in keys else frame
-        return frame.groupby(keys).size()
+        if "fiscal_year" not in keys:
+            return frame.groupby(keys).size()
+        return frame.groupby([frame["source"], frame["fiscal_year"].astype("Int64").fillna(-1)]).size()
 
-    counts = pd.DataFrame({"landed": count(landed), "published": count(published),
-                           "quarantined": count(quarantined)}).fillna(0).astype(int)
+    published_counts, quarantined_counts = count(published), count(quarantined)
+    landed_counts = published_counts.add(quarantined_counts, fill_value=0)
+    counts = pd.DataFrame({"landed": landed_counts, "published": published_counts,
+                           "quarantined": quarantined_counts}).fillna(0).astype(int)
     counts["reconciles"] = counts["landed"] == counts["published"] + counts["quarantined"]
     counts = counts.reset_index()
     if "fiscal_year" in counts:

@@ -1,0 +1,100 @@
+"""What each spreadsheet yielded when it was last read, kept by its content.
+
+A department re-sends one file of twenty-eight: only that file is read again. The others' records,
+problems, totals and notes come back from this cache exactly as the reader returned them, so the source's
+combined frame, its findings and row numbers are the same as after reading every file.
+
+An entry is keyed by the file's SHA-256, its path in the inbox (records carry it, and file-name fields are
+taken from it) and a fingerprint of everything else the reader's output depends on: the layout, the
+reader's code, the township spellings, and the library versions. Change any of them and every file of the
+source is read again. The cache is a convenience: a missing or unreadable entry is simply read again.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import pickle
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from fund_pipeline.sources.reader import SourceRead
+from fund_pipeline.sources.spec import SourceSpec
+
+_PACKAGE = Path(__file__).resolve().parents[1]
+_READER_CODE = ("sources", "reference", "configuration.py")
+_PARTS = ("records", "problems", "totals", "files", "notes")
+
+
+@functools.lru_cache(maxsize=1)
+def _code_fingerprint() -> str:
+    """The reader's own code and the libraries that shape its frames."""
+    import python_calamine
+
+    digest = hashlib.sha256()
+    for name in _READER_CODE:
+        path = _PACKAGE / name
+        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            digest.update(file.relative_to(_PACKAGE).as_posix().encode())
+            digest.update(file.read_bytes())
+    digest.update(f"{pd.__version__}|{getattr(python_calamine, '__version__', '')}".encode())
+    return digest.hexdigest()
+
+
+def reader_fingerprint(spec: SourceSpec) -> str:
+    """Everything but the file that decides what reading it yields."""
+    from fund_pipeline.reference import township_lookup
+
+    spellings = sorted((name, t.name, t.code) for name, t in township_lookup().items())
+    text = f"{_code_fingerprint()}|{spec!r}|{spellings!r}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class LandingCache:
+    """Per source: one pickle per (file path, SHA-256) under `<root>/landing/<source>/`."""
+
+    def __init__(self, root: Path, spec: SourceSpec):
+        self.folder = Path(root) / "landing" / spec.name
+        self.fingerprint = reader_fingerprint(spec)
+        self.used: set[Path] = set()
+
+    def _path(self, relative: str, sha: str) -> Path:
+        key = hashlib.sha256(f"{self.fingerprint}|{relative}|{sha}".encode()).hexdigest()[:40]
+        return self.folder / f"{key}.pkl"
+
+    def get(self, relative: str, sha: str) -> SourceRead | None:
+        path = self._path(relative, sha)
+        self.used.add(path)
+        try:
+            with path.open("rb") as handle:
+                parts = pickle.load(handle)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+            return None  # absent, half-written by a killed run, or from another version: read the file again
+        if not isinstance(parts, dict) or parts.get("fingerprint") != self.fingerprint or set(_PARTS) - parts.keys():
+            return None
+        return SourceRead(**{name: parts[name] for name in _PARTS})
+
+    def put(self, relative: str, sha: str, read: SourceRead) -> None:
+        path = self._path(relative, sha)
+        self.used.add(path)
+        parts = {"fingerprint": self.fingerprint, **{name: getattr(read, name) for name in _PARTS}}
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            # Written beside and renamed: a reader never sees half a file, two runs never mix theirs.
+            handle, temporary = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+            with os.fdopen(handle, "wb") as out:
+                pickle.dump(parts, out, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(temporary, path)
+        except OSError:
+            return  # a full or read-only disk costs a re-read next time, never a failed run
+
+    def prune(self) -> None:
+        """Drop the entries of files this source no longer has (older versions, removed files)."""
+        if not self.folder.is_dir():
+            return
+        for entry in self.folder.iterdir():
+            if entry not in self.used:
+                entry.unlink(missing_ok=True)

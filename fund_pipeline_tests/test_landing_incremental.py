@@ -1,0 +1,180 @@
+"""Landing by file: after one township roster is re-sent, only that file is read again, and every table the
+pipeline publishes (landing, clean, quarantine, findings, reconciliation, marts) equals a run from scratch."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import dagster as dg
+import openpyxl
+import pandas as pd
+import pytest
+
+from fund_pipeline.pipeline.runner import run_pipeline
+from fund_pipeline.settings import Settings
+from fund_pipeline.warehouse import Warehouse
+
+SOURCE = "agriculture_policy_subsidies"
+CHANGED = "农业农村局/惠农补贴/2016/中川镇.xlsx"
+# Columns that name the run or the moment, not the data.
+# A finding's status and first sighting say what happened across runs (新增 on a first run), not what the data is.
+RUN_COLUMNS = {"run_id", "detected_at", "status", "first_seen_run", "first_seen_at"}
+# History kept across runs, not the state a run leaves.
+HISTORY_TABLES = {("audit", "resolved_findings"), ("audit", "row_reconciliation"), ("audit", "validation_findings")}
+# Kept per run: the rows the last run wrote are compared.
+PER_RUN_TABLES = {("audit", "policy_measures"), ("audit", "rule_summary")}
+SCHEMAS = ("landing", "clean", "quarantine", "audit", "marts")
+
+
+def settings_for(inbox: Path, work: Path, cache: Path) -> Settings:
+    return Settings.from_env().with_overrides(inbox=inbox, warehouse_url=f"duckdb:///{work / 'warehouse.duckdb'}",
+                                              reports_dir=work / "reports", cache_dir=cache)
+
+
+def resend_changed_roster(inbox: Path) -> None:
+    """The township re-sends its roster: one amount corrected upwards, one typed as text."""
+    path = inbox / CHANGED
+    book = openpyxl.load_workbook(path)
+    sheet = book.worksheets[0]
+    sheet.cell(row=4, column=8).value = 98765.4
+    sheet.cell(row=6, column=8).value = "见附件"
+    book.save(path)
+    later = time.time() + 5  # arrives after every other file
+    os.utime(path, (later, later))
+
+
+def landing_metadata(source: str, run_id: str) -> dict:
+    """What the run's landing step for a source recorded (its materialization's metadata)."""
+    records = dg.DagsterInstance.get().fetch_materializations(dg.AssetKey(["landing", source]), limit=50).records
+    record = next(r for r in records if r.run_id == run_id)
+    return {k: v.value for k, v in record.asset_materialization.metadata.items()}
+
+
+def state(url: str, run_id: str) -> dict[str, pd.DataFrame]:
+    """Every table the pipeline leaves after the run, without run ids and times, in one row order."""
+    warehouse = Warehouse.from_url(url)
+    tables = warehouse.query("select table_schema, table_name from information_schema.tables where table_schema in "
+                             f"({', '.join(repr(s) for s in SCHEMAS)}) and table_type = 'BASE TABLE'")
+    out = {}
+    for schema, table in tables.itertuples(index=False):
+        if (schema, table) in HISTORY_TABLES:
+            continue
+        frame = warehouse.read_table(schema, table, where=f"run_id = '{run_id}'" if (schema, table) in PER_RUN_TABLES else "")
+        frame = frame.drop(columns=[c for c in frame.columns if c in RUN_COLUMNS])
+        order = sorted(frame.columns)
+        out[f"{schema}.{table}"] = frame[order].sort_values(order, ignore_index=True, na_position="first")
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs(sample_inbox, dagster_home, tmp_path_factory):
+    """A first run, the roster re-sent and a second run on the same warehouse and cache; then a run from
+    scratch (new warehouse, empty cache) on the inbox as it now is."""
+    work = tmp_path_factory.mktemp("landing_incremental")
+    inbox = work / "inbox"
+    shutil.copytree(sample_inbox, inbox)
+    kept = settings_for(inbox, work / "kept", work / "cache")
+    first = run_pipeline(kept)
+    resend_changed_roster(inbox)
+    second = run_pipeline(kept)
+    scratch = run_pipeline(settings_for(inbox, work / "scratch", work / "scratch-cache"))
+    return {"first": first, "second": second, "scratch": scratch, "kept": kept, "inbox": inbox,
+            "scratch_url": f"duckdb:///{work / 'scratch' / 'warehouse.duckdb'}"}
+
+
+def test_the_runs_succeed(runs):
+    for name in ("first", "second", "scratch"):
+        assert runs[name].success, runs[name].error
+
+
+def test_only_the_resent_file_is_read_again(runs):
+    rosters = sorted(p.relative_to(runs["inbox"]).as_posix() for p in (runs["inbox"] / "农业农村局" / "惠农补贴").rglob("*.xlsx"))
+    assert CHANGED in rosters and len(rosters) > 2
+    second = landing_metadata(SOURCE, runs["second"].run_id)
+    assert second["files_read_list"] == [CHANGED]
+    assert (second["files_read"], second["files_reused"]) == (1, len(rosters) - 1) == (1, second["files"] - 1)
+    # A source with nothing re-sent reads no file at all.
+    transport = landing_metadata("transport_disbursements", runs["second"].run_id)
+    assert transport["files_read"] == 0 and transport["files_reused"] == transport["files"] > 0
+
+
+def test_a_first_run_reads_every_file(runs):
+    for name in ("first", "scratch"):
+        metadata = landing_metadata(SOURCE, runs[name].run_id)
+        assert metadata["files_reused"] == 0 and metadata["files_read"] == metadata["files"] > 2
+
+
+def test_the_changed_roster_shows_in_the_findings(runs):
+    findings = Warehouse.from_url(runs["kept"].warehouse_url).query(
+        f"select rule_id, row_number from audit.current_findings where source_file = '{CHANGED}'")
+    by_row = findings.dropna(subset=["row_number"]).groupby(findings["row_number"].dropna().astype(int))["rule_id"].agg(set)
+    assert "AMOUNT-SUSPECT" in by_row.get(4, set())  # the amount corrected upwards
+    assert 6 in by_row.index  # the amount that is not a number
+
+
+def test_every_table_equals_a_run_from_scratch(runs):
+    mine = state(runs["kept"].warehouse_url, runs["second"].run_id)
+    scratch = state(runs["scratch_url"], runs["scratch"].run_id)
+    assert sorted(mine) == sorted(scratch)
+    assert {"landing." + SOURCE, "clean.household_payments", "quarantine.household_payments"} <= set(mine)
+    for name in mine:
+        pd.testing.assert_frame_equal(mine[name], scratch[name], obj=name)
+
+
+# -- the cache alone: the reader's own read_source is the reference ------------------------------------
+
+def assert_same_read(mine, theirs) -> None:
+    for part in ("records", "problems", "totals", "notes"):
+        pd.testing.assert_frame_equal(getattr(mine, part), getattr(theirs, part), obj=part)
+    assert mine.files == theirs.files
+
+
+def test_a_read_through_the_cache_equals_the_readers_own(sample_inbox, tmp_path):
+    from fund_pipeline.pipeline.ingest import read_source_by_file
+    from fund_pipeline.pipeline.landing_cache import LandingCache
+    from fund_pipeline.sources.reader import read_source
+    from fund_pipeline.sources.spec import load_layouts
+
+    inbox = tmp_path / "inbox"
+    shutil.copytree(sample_inbox / "农业农村局", inbox / "农业农村局")
+    spec = next(s for s in load_layouts() if s.name == SOURCE)
+    cache = tmp_path / "cache"
+    first, read, reused = read_source_by_file(spec, inbox, LandingCache(cache, spec))
+    assert reused == [] and len(read) > 2
+    assert_same_read(first, read_source(spec, inbox))
+
+    resend_changed_roster(inbox)
+    (cache / "landing" / SOURCE / "broken.pkl").write_bytes(b"not a pickle")  # left by a killed run: pruned
+    again, read, reused = read_source_by_file(spec, inbox, LandingCache(cache, spec))
+    assert read == [CHANGED] and len(reused) == len(first.files) - 1
+    assert_same_read(again, read_source(spec, inbox))
+    assert not (cache / "landing" / SOURCE / "broken.pkl").exists()
+    assert len(list((cache / "landing" / SOURCE).iterdir())) == len(first.files)  # the old version is gone
+
+    # A damaged entry is read again from the spreadsheet, not trusted.
+    entry = next((cache / "landing" / SOURCE).iterdir())
+    entry.write_bytes(entry.read_bytes()[:100])
+    damaged, read, _ = read_source_by_file(spec, inbox, LandingCache(cache, spec))
+    assert len(read) == 1
+    assert_same_read(damaged, read_source(spec, inbox))
+
+
+def test_a_changed_layout_reads_every_file_again(sample_inbox, tmp_path):
+    import dataclasses
+
+    from fund_pipeline.pipeline.ingest import read_source_by_file
+    from fund_pipeline.pipeline.landing_cache import LandingCache
+    from fund_pipeline.sources.spec import load_layouts
+
+    spec = next(s for s in load_layouts() if s.name == "transport_disbursements")
+    _, read, _ = read_source_by_file(spec, sample_inbox, LandingCache(tmp_path, spec))
+    _, again, reused = read_source_by_file(spec, sample_inbox, LandingCache(tmp_path, spec))
+    assert again == [] and len(reused) == len(read) > 0
+    changed = dataclasses.replace(spec, header_rows=spec.header_rows)  # the same layout: still reused
+    assert read_source_by_file(changed, sample_inbox, LandingCache(tmp_path, changed))[1] == []
+    changed = dataclasses.replace(spec, unit="元" if spec.unit != "元" else "万元")
+    _, again, reused = read_source_by_file(changed, sample_inbox, LandingCache(tmp_path, changed))
+    assert reused == [] and again == read
