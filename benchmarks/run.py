@@ -355,8 +355,8 @@ def main(argv: list[str] | None = None) -> None:
             path = sorted(inbox.glob(SMALL_LEDGER))[0]
             m = measure(stage, "`fund-pipeline validate` of one ledger, new process",
                         [BIN / "fund-pipeline", "validate", path], base_env, logs / "validate.log")
-            if m.exit_code == 1:  # validate exits 1 when the file has findings: the check itself ran
-                m.exit_code, m.detail = 0, "exit 1: findings in the file"
+            if m.exit_code == 1:  # validate exits 1 when the file has errors: the check itself ran
+                m.exit_code, m.detail = 0, "exit 1: the check ran and found errors in the file"
             m.detail = m.detail or str(path.relative_to(inbox))
         else:  # rules
             snippet = RULES_SNIPPET.format(benchmarks=str(HERE), inbox=str(inbox))
