@@ -368,8 +368,11 @@ def main(argv: list[str] | None = None) -> None:
                                         f" pandas {summary['pandas_s']:.2f} s "
                                         f"({summary['gx_s'] / max(summary['pandas_s'], 1e-9):.1f}×)")
         results.append(m)
-    text = report(results, args, notes, load_start, os.getloadavg())
-    args.out.write_text(text, encoding="utf-8")
+        # written after every stage, so a long run stopped halfway still leaves what it measured
+        remaining = args.stages[len(results):]
+        partial = [f"Incomplete: stages not yet run: {', '.join(remaining)}."] if remaining else []
+        text = report(results, args, notes + partial, load_start, os.getloadavg())
+        args.out.write_text(text, encoding="utf-8")
     print(text)
 
 
