@@ -51,8 +51,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check fund_pipeline fund_pipeline_tests benchmarks
 
+## A county-year through the naive stack and through fund_pipeline on DuckDB and PostgreSQL, re-drops and a
+## clerk's check, into benchmarks/results.md (docs/benchmarks.md). Quick run: make bench BENCH_ARGS="--scale 0.02"
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	@. .ci/postgres.sh && $(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 ## Generated files only: the sample county ($(SAMPLE)/: its spreadsheets, warehouse and reports) and build
 ## output. Never the real inbox, warehouse, reports or Dagster run history ($(DATA)/…, .dagster_home).
