@@ -74,9 +74,12 @@ def unaccounted_findings(warehouse: Warehouse, specs: list[SourceSpec], catalogu
                  if warehouse.table_exists(schema, table)]
         known = " union all ".join(homes) if homes else "select cast(null as varchar) as row_key where false"
         year = "fiscal_year" if any(f.name == "fiscal_year" for f in ENTITIES[spec.entity]) else "cast(null as bigint)"
+        # An anti-join (not `not in`): PostgreSQL compares `not in` row by row, quadratic at a million keys.
         lost = warehouse.query(
+            f'with homes as ({known}) '
             f'select source_file, {year} as fiscal_year, count(*) as n, min(row_number) as first_row, '
-            f'min(sheet) as sheet from landing."{spec.name}" l where l.row_key not in ({known}) group by 1, 2')
+            f'min(sheet) as sheet from landing."{spec.name}" l where l.row_key is not null '
+            f'and not exists (select 1 from homes h where h.row_key = l.row_key) group by 1, 2')
         for item in lost.itertuples():
             year_text = f"{int(item.fiscal_year)}年度" if pd.notna(item.fiscal_year) else ""
             rows.append({

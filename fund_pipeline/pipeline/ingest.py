@@ -14,10 +14,8 @@ from fund_pipeline.rules.validation import normalise_findings
 from fund_pipeline.sources.reader import (
     PROBLEM_COLUMNS,
     SourceRead,
-    empty_problems,
-    empty_records,
-    empty_totals,
-    read_workbook,
+    combine_reads,
+    read_files,
     select_files,
     version_key,
 )
@@ -79,33 +77,26 @@ def read_source_by_file(spec: SourceSpec, inbox, cache: LandingCache | None = No
     and reader are unchanged is not read again. Returns the read and which files were read and reused."""
     inbox = Path(inbox)
     chosen, notes = select_files(spec, inbox)
-    reads, fresh, reused = [], [], []
-    for path, sha in chosen:
-        relative = path.relative_to(inbox).as_posix() if path.is_relative_to(inbox) else path.name
-        read = cache.get(relative, sha) if cache is not None else None
-        if read is None:
-            read = read_workbook(spec, path, inbox, sha)
+    relative = {path: path.relative_to(inbox).as_posix() if path.is_relative_to(inbox) else path.name for path, _ in chosen}
+    cached = {path: cache.get(relative[path], sha) for path, sha in chosen} if cache is not None else {}
+    missing = [(path, sha) for path, sha in chosen if cached.get(path) is None]
+    fresh_reads = dict(zip([path for path, _ in missing], read_files(spec, missing, inbox), strict=True))
+    reads = []
+    for path, sha in chosen:  # a loop over files, not rows
+        if path in fresh_reads:
+            read = fresh_reads[path]
             if cache is not None:
-                cache.put(relative, sha, read)
-            fresh.append(relative)
+                cache.put(relative[path], sha, read)
         else:
+            read = cached[path]
             # Which copy of a repeated row is kept follows the files' arrival, so the time is today's.
             read.files = [info | {"mtime": path.stat().st_mtime} for info in read.files]
-            reused.append(relative)
         reads.append(read)
     if cache is not None:
         cache.prune()
-    note_frame = pd.DataFrame(notes.rows, columns=PROBLEM_COLUMNS) if notes.rows else empty_problems()
-    if not reads:
-        return SourceRead(empty_records(spec.entity), note_frame, empty_totals(), []), fresh, reused
-    combined = SourceRead(
-        records=pd.concat([r.records for r in reads], ignore_index=True),
-        problems=pd.concat([note_frame] + [r.problems for r in reads], ignore_index=True),
-        totals=pd.concat([r.totals for r in reads], ignore_index=True),
-        files=[f for r in reads for f in r.files],
-        notes=pd.concat([r.notes for r in reads], ignore_index=True),
-    )
-    return combined, fresh, reused
+    fresh = [relative[path] for path, _ in missing]
+    reused = [relative[path] for path, _ in chosen if path not in fresh_reads]
+    return combine_reads(spec, reads, notes), fresh, reused
 
 
 def ingest(spec: SourceSpec, inbox, catalogue: Catalogue, run_id: str,

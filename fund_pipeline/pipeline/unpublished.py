@@ -3,7 +3,8 @@
 The marts read every entity's clean table, so on a fresh warehouse a run for some sources only
 (`fund-pipeline run --source X`) could not build them. Before dbt runs, every missing `clean.<entity>`
 and `quarantine.<entity>` is created empty, with exactly the columns and types a real publish of that
-entity makes (the same validate-and-split path, on no rows). An existing table is never touched.
+entity makes (the same validate-and-split path, on no rows). An existing table keeps its rows; it only
+gains the columns a newer version publishes (e.g. `unit_slip_amount`), empty.
 """
 
 from __future__ import annotations
@@ -30,19 +31,28 @@ def empty_published(entity: str) -> dict[str, pd.DataFrame]:
 
 
 def create_unpublished_tables(warehouse: Warehouse) -> list[str]:
-    """Create the missing published tables empty; returns their names (`clean.villages`, …)."""
+    """Create the missing published tables empty, and give existing ones any column a newer version of the
+    pipeline publishes (so the marts, which read every entity, build after a run of some sources only).
+    Returns the names of the tables created (`clean.villages`, …)."""
     created = []
     for entity in ENTITIES:
-        if not _missing(warehouse, entity):
+        frames = empty_published(entity)
+        if not _needs_shaping(warehouse, entity, frames):
             continue
         # Under the entity's publish lock: a run publishing it right now finishes first and is never overwritten.
         with warehouse.lock(f"publish:{entity}"):
-            for schema, frame in empty_published(entity).items():
-                if not warehouse.table_exists(schema, entity):
-                    warehouse.append(schema, entity, frame)
+            for schema, frame in frames.items():
+                existed = warehouse.table_exists(schema, entity)
+                warehouse.append(schema, entity, frame)  # no rows: creates the table or adds missing columns
+                if not existed:
                     created.append(f"{schema}.{entity}")
     return created
 
 
-def _missing(warehouse: Warehouse, entity: str) -> bool:
-    return not all(warehouse.table_exists(schema, entity) for schema in PUBLISHED_SCHEMAS)
+def _needs_shaping(warehouse: Warehouse, entity: str, frames: dict[str, pd.DataFrame]) -> bool:
+    for schema, frame in frames.items():
+        if not warehouse.table_exists(schema, entity):
+            return True
+        if set(frame.columns) - set(warehouse.columns(schema, entity)):
+            return True
+    return False

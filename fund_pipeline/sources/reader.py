@@ -157,7 +157,11 @@ def read_source(spec: SourceSpec, inbox: Path, workers: int | None = None) -> So
     processes (default: FUND_PIPELINE_READ_WORKERS or one per CPU, for sources of PARALLEL_MIN_BYTES or more);
     each file is read exactly as it would be alone, so the result is the same however many read it."""
     chosen, notes = select_files(spec, inbox)
-    reads = _read_files(spec, chosen, inbox, workers)
+    return combine_reads(spec, read_files(spec, chosen, inbox, workers), notes)
+
+
+def combine_reads(spec: SourceSpec, reads: list[SourceRead], notes: _Problems) -> SourceRead:
+    """One source's read from its files' reads (in file order) and the notes of choosing its files."""
     note_frame = pd.DataFrame(notes.rows, columns=PROBLEM_COLUMNS) if notes.rows else empty_problems()
     if not reads:
         return SourceRead(empty_records(spec.entity), note_frame, empty_totals(), [])
@@ -170,7 +174,10 @@ def read_source(spec: SourceSpec, inbox: Path, workers: int | None = None) -> So
     )
 
 
-def _read_files(spec: SourceSpec, chosen: list[tuple[Path, str]], inbox: Path, workers: int | None) -> list[SourceRead]:
+def read_files(spec: SourceSpec, chosen: list[tuple[Path, str]], inbox: Path, workers: int | None = None) -> list[SourceRead]:
+    """The reads of these files (path, sha256), in their order; in parallel where they are large enough."""
+    if not chosen:
+        return []
     if workers is None:
         small = sum(path.stat().st_size for path, _ in chosen) < PARALLEL_MIN_BYTES
         workers = 1 if small else reader_workers()

@@ -67,6 +67,10 @@ class Warehouse:
         with self.connect() as con:
             return self._exists(con, schema, table)
 
+    def columns(self, schema: str, table: str) -> list[str]:
+        with self.connect() as con:
+            return self._columns(con, schema, table)
+
     def read_table(self, schema: str, table: str, where: str = "") -> pd.DataFrame:
         return self.query(f'select * from {schema}."{table}"' + (f" where {where}" if where else ""))
 
