@@ -1,7 +1,6 @@
 """clean/<entity>: validate an entity's landed rows with its row rules, publish or quarantine each row."""
 
 
-import gc
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -13,7 +12,7 @@ from fund_pipeline.defs.resources import FundPipelineResource
 from fund_pipeline.instance_config import publish_pool
 from fund_pipeline.pipeline.accounting import SET_ASIDE_TABLE, money_field, recount
 from fund_pipeline.pipeline.findings import replace_findings, years_condition
-from fund_pipeline.pipeline.publish import validate_and_split
+from fund_pipeline.pipeline.publish import collect_if_large, validate_and_split
 from fund_pipeline.rules.catalogue import load_catalogue
 from fund_pipeline.rules.derive import References
 from fund_pipeline.sources.reader import empty_records
@@ -173,7 +172,7 @@ def build_clean_asset(entity: str, specs: list[SourceSpec],
             result.published = None  # conformed: the frame validation built is no longer needed
             tables[("quarantine", entity)] = conform(entity, result.quarantined)
             result.quarantined = None
-            gc.collect()
+            collect_if_large(counts["rows_published"] + counts["rows_quarantined"])
             scope = years_condition(years) if years else ""
             if years:
                 warehouse.replace_slices(tables, where=scope)

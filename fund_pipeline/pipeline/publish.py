@@ -72,10 +72,19 @@ def validate_and_split(entity: str, landed: pd.DataFrame, refs: References, cata
     return PublishResult(entity, published, quarantined, findings.drop(columns="_position"), reconciliation, gx_success)
 
 
+LARGE_FRAME_ROWS = 100_000  # below this a full garbage collection (≈0.2 s in a Dagster process) frees nothing worth it
+
+
+def collect_if_large(rows: int) -> None:
+    """Free the cycles pandas leaves behind a dropped million-row frame before the next big allocation."""
+    if rows >= LARGE_FRAME_ROWS:
+        gc.collect()
+
+
 def _drop_unkept(frame: pd.DataFrame, kept: list[str]) -> None:
     """The rules' helper columns are not published: free them before the published rows are taken."""
     frame.drop(columns=[c for c in frame.columns if c not in set(kept)], inplace=True)
-    gc.collect()
+    collect_if_large(len(frame))
 
 
 def _split(frame: pd.DataFrame, quarantine: np.ndarray, keep: list[str],
