@@ -6,17 +6,25 @@
 -- one unit slip moves no share; the row stays quarantined (is_quarantined) when it breaks another row rule too.
 
 {% set only_suspect = "trim(replace(replace(quarantine_rules, 'AMOUNT-SUSPECT', ''), ',', '')) = ''" %}
+{# Per entity: what it knows of the household (a ledger pays a project, a roster a household). #}
+{% set entities = {
+    'disbursements': {'household_id': 'cast(null as varchar)', 'is_registered_poor': 'cast(null as boolean)'},
+    'household_payments': {'household_id': 'household_id',
+                           'is_registered_poor': 'coalesce(household_registered_poor, false)'},
+} %}
 
+{% for entity, household in entities.items() %}
+{% if not loop.first %}union all{% endif %}
 select
-    'disbursements' as entity,
+    '{{ entity }}' as entity,
     fiscal_year,
     channel_name,
     project_code,
     village_code,
-    cast(null as varchar) as household_id,
+    {{ household['household_id'] }} as household_id,
     amount as amount_as_keyed,
     unit_slip_amount as amount,
-    cast(null as boolean) as is_registered_poor,
+    {{ household['is_registered_poor'] }} as is_registered_poor,
     source,
     department,
     source_file,
@@ -24,27 +32,6 @@ select
     row_number,
     row_key,
     not ({{ only_suspect }}) as is_quarantined
-from {{ source('quarantine', 'disbursements') }}
+from {{ source('quarantine', entity) }}
 where quarantine_rules like '%AMOUNT-SUSPECT%' and unit_slip_amount is not null
-
-union all
-
-select
-    'household_payments' as entity,
-    fiscal_year,
-    channel_name,
-    project_code,
-    village_code,
-    household_id,
-    amount as amount_as_keyed,
-    unit_slip_amount as amount,
-    coalesce(household_registered_poor, false) as is_registered_poor,
-    source,
-    department,
-    source_file,
-    sheet,
-    row_number,
-    row_key,
-    not ({{ only_suspect }}) as is_quarantined
-from {{ source('quarantine', 'household_payments') }}
-where quarantine_rules like '%AMOUNT-SUSPECT%' and unit_slip_amount is not null
+{% endfor %}
