@@ -116,3 +116,12 @@ def test_linked_data_docs_open_offline(report_page):
                                        ".filter(n => !n.startsWith('file:'));")
         assert remote == []
         assert driver.find_elements("tag name", "table")
+
+
+def test_every_measure_is_named_in_chinese(report_page):
+    """Each share is charted twice (published rows; with quarantined money): both titles read in Chinese."""
+    with chromium() as driver:
+        driver.get(report_page.as_uri())
+        text = driver.find_element("tag name", "body").text
+    assert "_with_quarantined" not in text and "_share" not in text
+    assert "整合资金到贫困村比例(含隔离行金额)" in text

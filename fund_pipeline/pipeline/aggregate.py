@@ -14,9 +14,10 @@ import pandas as pd
 
 from fund_pipeline.rules.catalogue import Check, Rule
 from fund_pipeline.rules.validation import normalise_findings
+from fund_pipeline.rules.wording import WITH_QUARANTINED
 from fund_pipeline.warehouse import Warehouse
 
-TWIN_SUFFIX = "_with_quarantined"
+TWIN_SUFFIX = WITH_QUARANTINED  # a measure published again with quarantined money
 TOP_FILES, TOP_ROWS = 3, 3
 
 # Per rule: the rows behind its measure (relation, condition, weight) that pull the measure the wrong way

@@ -363,7 +363,7 @@ def _charts(report: ReportInput) -> list[dict]:
         peak = max(float(group["value"].max()), float(group["threshold"].max()), 0.01) * 1.15
         bars = [{"year": int(y), "value": float(v), "passed": bool(p), "height": 160 * float(v) / peak}
                 for y, v, p in zip(group["fiscal_year"], group["value"], group["passed"], strict=True)]
-        charts.append({"title": MEASURE_LABELS.get(measure, measure), "rule_id": group["rule_id"].iloc[0],
+        charts.append({"title": MEASURE_LABELS.get(measure, column_label(measure)), "rule_id": group["rule_id"].iloc[0],
                        "threshold": float(group["threshold"].iloc[0]),
                        "threshold_y": 180 - 160 * float(group["threshold"].iloc[0]) / peak, "bars": bars})
     return charts

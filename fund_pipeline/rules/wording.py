@@ -42,10 +42,16 @@ def _value(value) -> str:
     return str(value)
 
 
+WITH_QUARANTINED = "_with_quarantined"
+
+
 def column_label(name: str | None, labels: dict | None = None) -> str:
     if not name:
         return ""
-    return (labels or {}).get(name) or wording().get("columns", {}).get(name) or name
+    label = (labels or {}).get(name) or wording().get("columns", {}).get(name)
+    if not label and name.endswith(WITH_QUARANTINED):  # a measure's twin computed with quarantined money
+        return column_label(name.removesuffix(WITH_QUARANTINED), labels) + "(含隔离行金额)"
+    return label or name
 
 
 def expected_sentence(rule: Rule, index: int, check: Check, params: dict, labels: dict,
