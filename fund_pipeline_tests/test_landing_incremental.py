@@ -1,5 +1,7 @@
-"""Landing by file: after one township roster is re-sent, only that file is read again, and every table the
-pipeline publishes (landing, clean, quarantine, findings, reconciliation, marts) equals a run from scratch."""
+"""Incremental runs: after one township roster is re-sent, only that file is read again and only the steps
+that depend on it recompute; a run with nothing changed keeps every step's output; a table changed behind the
+pipeline's back is rebuilt. After each, every table the pipeline publishes (landing, clean, quarantine,
+findings, reconciliation, marts) equals a run from scratch."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ SOURCE = "agriculture_policy_subsidies"
 CHANGED = "农业农村局/惠农补贴/2016/中川镇.xlsx"
 # Columns that name the run or the moment, not the data.
 # A finding's status and first sighting say what happened across runs (新增 on a first run), not what the data is.
-RUN_COLUMNS = {"run_id", "detected_at", "status", "first_seen_run", "first_seen_at"}
+RUN_COLUMNS = {"run_id", "detected_at", "status", "first_seen_run", "first_seen_at", "recorded_at"}
 # History kept across runs, not the state a run leaves.
 HISTORY_TABLES = {("audit", "resolved_findings"), ("audit", "row_reconciliation"), ("audit", "validation_findings")}
 # Kept per run: the rows the last run wrote are compared.
@@ -71,22 +73,31 @@ def state(url: str, run_id: str) -> dict[str, pd.DataFrame]:
 
 @pytest.fixture(scope="module")
 def runs(sample_inbox, dagster_home, tmp_path_factory):
-    """A first run, the roster re-sent and a second run on the same warehouse and cache; then a run from
-    scratch (new warehouse, empty cache) on the inbox as it now is."""
+    """A first run, the roster re-sent and a second run on the same warehouse and cache, a third with nothing
+    changed, a fourth after rows were deleted behind the pipeline's back; and a run from scratch (new
+    warehouse, empty cache) on the inbox as it now is. The state each run leaves is kept to compare."""
     work = tmp_path_factory.mktemp("landing_incremental")
     inbox = work / "inbox"
     shutil.copytree(sample_inbox, inbox)
     kept = settings_for(inbox, work / "kept", work / "cache")
-    first = run_pipeline(kept)
+    out = {"kept": kept, "inbox": inbox, "first": run_pipeline(kept)}
     resend_changed_roster(inbox)
-    second = run_pipeline(kept)
-    scratch = run_pipeline(settings_for(inbox, work / "scratch", work / "scratch-cache"))
-    return {"first": first, "second": second, "scratch": scratch, "kept": kept, "inbox": inbox,
-            "scratch_url": f"duckdb:///{work / 'scratch' / 'warehouse.duckdb'}"}
+    out["second"] = run_pipeline(kept)
+    out["second_state"] = state(kept.warehouse_url, out["second"].run_id)
+    out["third"] = run_pipeline(kept)
+    out["third_state"] = state(kept.warehouse_url, out["third"].run_id)
+    warehouse = Warehouse.from_url(kept.warehouse_url)
+    warehouse.execute("delete from clean.household_payments where row_number % 7 = 0")
+    warehouse.execute("delete from clean.villages where row_number % 2 = 0")
+    out["fourth"] = run_pipeline(kept)
+    out["fourth_state"] = state(kept.warehouse_url, out["fourth"].run_id)
+    out["scratch"] = run_pipeline(settings_for(inbox, work / "scratch", work / "scratch-cache"))
+    out["scratch_state"] = state(f"duckdb:///{work / 'scratch' / 'warehouse.duckdb'}", out["scratch"].run_id)
+    return out
 
 
 def test_the_runs_succeed(runs):
-    for name in ("first", "second", "scratch"):
+    for name in ("first", "second", "third", "fourth", "scratch"):
         assert runs[name].success, runs[name].error
 
 
@@ -115,13 +126,61 @@ def test_the_changed_roster_shows_in_the_findings(runs):
     assert 6 in by_row.index  # the amount that is not a number
 
 
-def test_every_table_equals_a_run_from_scratch(runs):
-    mine = state(runs["kept"].warehouse_url, runs["second"].run_id)
-    scratch = state(runs["scratch_url"], runs["scratch"].run_id)
+@pytest.mark.parametrize("run", ["second", "third", "fourth"])
+def test_every_table_equals_a_run_from_scratch(runs, run):
+    mine, scratch = runs[f"{run}_state"], runs["scratch_state"]
     assert sorted(mine) == sorted(scratch)
-    assert {"landing." + SOURCE, "clean.household_payments", "quarantine.household_payments"} <= set(mine)
+    assert {"landing." + SOURCE, "clean.household_payments", "quarantine.household_payments",
+            "audit.current_findings", "audit.step_inputs"} <= set(mine)
     for name in mine:
         pd.testing.assert_frame_equal(mine[name], scratch[name], obj=name)
+
+
+def materialized(run_id: str) -> dict[str, dict]:
+    """Every landing and clean asset the run materialized: its metadata, by 'stage/name'."""
+    instance = dg.DagsterInstance.get()
+    out = {}
+    for record in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records:
+        materialization = record.event_log_entry.asset_materialization
+        if materialization.asset_key.path[0] in ("landing", "clean"):
+            out["/".join(materialization.asset_key.path)] = {k: v.value for k, v in materialization.metadata.items()}
+    return out
+
+
+def test_only_the_steps_that_depend_on_the_resent_roster_recompute(runs):
+    steps = materialized(runs["second"].run_id)
+    recomputed = sorted(step for step, metadata in steps.items() if "inputs_unchanged" not in metadata)
+    assert recomputed == ["clean/household_payments", f"landing/{SOURCE}"]
+    assert len(steps) > 20
+
+
+def test_a_run_with_nothing_changed_keeps_every_step(runs):
+    steps = materialized(runs["third"].run_id)
+    assert len(steps) > 20 and all(metadata.get("inputs_unchanged") for metadata in steps.values())
+
+
+def test_kept_steps_carry_their_findings_into_the_run(runs):
+    warehouse = Warehouse.from_url(runs["kept"].warehouse_url)
+    current = warehouse.query("select run_id, status, first_seen_run from audit.current_findings")
+    # The last run kept most steps: every current finding is still that run's, seen before and found again.
+    last = runs["fourth"].run_id
+    assert len(current) > 0 and set(current["run_id"]) == {last}
+    assert set(current["status"]) == {"持续"}
+    assert not {runs["third"].run_id, last} & set(current["first_seen_run"])
+    for run in ("third", "fourth"):  # each run's history holds every finding, none resolved
+        run_id = runs[run].run_id
+        history = warehouse.query(f"select count(*) as n from audit.validation_findings where run_id = '{run_id}'")
+        assert int(history["n"].iloc[0]) == len(current)
+        if warehouse.table_exists("audit", "resolved_findings"):
+            resolved = warehouse.query(f"select count(*) as n from audit.resolved_findings where resolved_run = '{run_id}'")
+            assert int(resolved["n"].iloc[0]) == 0
+
+
+def test_rows_deleted_behind_the_pipelines_back_are_published_again(runs):
+    steps = materialized(runs["fourth"].run_id)
+    recomputed = sorted(step for step, metadata in steps.items() if "inputs_unchanged" not in metadata)
+    # Their inputs did not change, so what depends on them is kept; their own rows are rebuilt.
+    assert recomputed == ["clean/household_payments", "clean/villages"]
 
 
 # -- the cache alone: the reader's own read_source is the reference ------------------------------------

@@ -6,10 +6,12 @@ import pandas as pd
 
 from fund_pipeline.defs.jobs import register_years
 from fund_pipeline.defs.resources import FundPipelineResource
-from fund_pipeline.pipeline.findings import replace_findings
+from fund_pipeline.pipeline.accounting import ACCOUNTING_RULES
+from fund_pipeline.pipeline.findings import carry_findings_forward, replace_findings
 from fund_pipeline.pipeline.fingerprints import FINGERPRINTS_METADATA_KEY, source_fingerprints
 from fund_pipeline.pipeline.ingest import ingest
 from fund_pipeline.pipeline.landing_cache import LandingCache
+from fund_pipeline.pipeline.step_inputs import forget, inputs_digest, record, unchanged
 from fund_pipeline.report.masking import mask_text
 from fund_pipeline.rules.catalogue import load_catalogue
 from fund_pipeline.sources.schemas import conform
@@ -41,6 +43,12 @@ def build_ingest_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         # Taken before reading: a file changed while it is read then differs, and the sensor re-runs it.
         fingerprints = source_fingerprints(spec, fund.inbox_path)
         warehouse = fund.warehouse()
+        step, digest = landing_step(spec.name), inputs_digest("landing", spec.name, fingerprints)
+        if fund.cache_path is not None:
+            kept = unchanged(warehouse, step, digest, {"rows_read": landed_rows(warehouse, spec.name)})
+            if kept is not None:
+                return keep_landing(context, warehouse, spec, kept.metadata, fingerprints)
+        forget(warehouse, step)
         cache = LandingCache(fund.cache_path, spec) if fund.cache_path else None
         result, records = ingest(spec, fund.inbox_path, catalogue, context.run_id,
                                  previous=lambda files: previously_landed(warehouse, spec.name, files), cache=cache)
@@ -60,20 +68,52 @@ def build_ingest_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         errors = result.findings[result.findings["severity"] == "error"]
         for message in mask_text(errors["message"].head(20)):
             context.log.warning(message)
-        return dg.MaterializeResult(metadata={
+        summary = {
             "rows_read": result.rows_read,
             "files": len(result.files),
             "unreadable_files": sum(1 for f in result.files if not f.get("readable", True)),
             "ingest_errors": len(errors),
             "ingest_warnings": int((result.findings["severity"] == "warning").sum()),
-            "files_read": len(result.files_read),
-            "files_reused": len(result.files_reused),
-            "files_read_list": dg.MetadataValue.json(result.files_read),
-            "file_list": dg.MetadataValue.json([{k: f[k] for k in ("source_file", "file_sha256")} for f in result.files]),
-            FINGERPRINTS_METADATA_KEY: dg.MetadataValue.json(fingerprints),
-        })
+            "file_list": [{k: f[k] for k in ("source_file", "file_sha256")} for f in result.files],
+        }
+        record(warehouse, step, digest, summary, context.run_id)
+        return dg.MaterializeResult(metadata=landing_metadata(summary, result.files_read, result.files_reused, fingerprints))
 
     return _ingest
+
+
+def landing_step(source: str) -> str:
+    return f"landing/{source}"
+
+
+def landed_rows(warehouse, source: str) -> int:
+    if not warehouse.table_exists("landing", source):
+        return -1
+    return int(warehouse.query(f'select count(*) as n from landing."{source}"')["n"].iloc[0])
+
+
+def landing_metadata(summary: dict, files_read: list[str], files_reused: list[str], fingerprints: dict) -> dict:
+    return {
+        **{k: v for k, v in summary.items() if k != "file_list"},
+        "files_read": len(files_read),
+        "files_reused": len(files_reused),
+        "files_read_list": dg.MetadataValue.json(files_read),
+        "file_list": dg.MetadataValue.json(summary["file_list"]),
+        FINGERPRINTS_METADATA_KEY: dg.MetadataValue.json(fingerprints),
+    }
+
+
+def keep_landing(context: dg.AssetExecutionContext, warehouse, spec: SourceSpec, summary: dict,
+                 fingerprints: dict) -> dg.MaterializeResult:
+    """No file of the source changed since it was landed, nor the code or configuration: the landed rows stay,
+    and the run carries their reading findings forward (the accounting rules are the audit step's)."""
+    carry_findings_forward(warehouse, context.run_id, source=spec.name, ingest=True, leave=ACCOUNTING_RULES)
+    if "fiscal_year" in warehouse.columns("landing", spec.name):
+        years = warehouse.query(f'select distinct fiscal_year from landing."{spec.name}" where fiscal_year is not null')
+        register_years(context.instance, years["fiscal_year"].unique())
+    context.log.info(f"{spec.name}:文件未变,沿用上次读取的 {summary['rows_read']:,} 行")
+    files = [entry["source_file"] for entry in summary["file_list"]]
+    return dg.MaterializeResult(metadata={**landing_metadata(summary, [], files, fingerprints), "inputs_unchanged": True})
 
 
 def previously_landed(warehouse, source: str, files: list[str]) -> pd.DataFrame:

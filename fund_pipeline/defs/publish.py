@@ -7,12 +7,13 @@ from dataclasses import dataclass
 import dagster as dg
 import pandas as pd
 
-from fund_pipeline.defs.ingest import landing_key
+from fund_pipeline.defs.ingest import landing_key, landing_step
 from fund_pipeline.defs.resources import FundPipelineResource
 from fund_pipeline.instance_config import publish_pool
 from fund_pipeline.pipeline.accounting import SET_ASIDE_TABLE, money_field, recount
-from fund_pipeline.pipeline.findings import replace_findings, years_condition
+from fund_pipeline.pipeline.findings import carry_findings_forward, replace_findings, years_condition
 from fund_pipeline.pipeline.publish import collect_if_large, validate_and_split
+from fund_pipeline.pipeline.step_inputs import StepRecord, forget, inputs_digest, record, recorded, unchanged
 from fund_pipeline.rules.catalogue import load_catalogue
 from fund_pipeline.rules.derive import References
 from fund_pipeline.sources.reader import empty_records
@@ -73,11 +74,16 @@ def _landed(warehouse: Warehouse, entity: str, specs: list[SourceSpec]) -> pd.Da
     return landed
 
 
-def _years_to_publish(context: dg.AssetExecutionContext, key: dg.AssetKey, landed: pd.DataFrame) -> list[str]:
+def _years_to_publish(context: dg.AssetExecutionContext, key: dg.AssetKey, warehouse: Warehouse,
+                      specs: list[SourceSpec]) -> list[str]:
     """The run's fiscal years, and every landed year this asset has never published (a county's first 2018
     ledger is published by the next run that reads it, whatever years that run was asked for)."""
     asked = set(context.partition_keys)
-    found = {str(int(y)) for y in landed["fiscal_year"].dropna().unique()} if "fiscal_year" in landed else set()
+    found = set()
+    for spec in specs:
+        if warehouse.table_exists("landing", spec.name) and "fiscal_year" in warehouse.columns("landing", spec.name):
+            landed = warehouse.query(f'select distinct fiscal_year from landing."{spec.name}" where fiscal_year is not null')
+            found |= {str(int(y)) for y in landed["fiscal_year"]}
     published = context.instance.get_materialized_partitions(key)
     return sorted(asked | (found - set(published)))
 
@@ -107,11 +113,9 @@ class _RowsToPublish:
         return landed
 
 
-def _rows_to_publish(context: dg.AssetExecutionContext, key: dg.AssetKey, warehouse: Warehouse, entity: str,
-                     specs: list[SourceSpec], partitioned: bool) -> _RowsToPublish:
+def _rows_to_publish(warehouse: Warehouse, entity: str, specs: list[SourceSpec], years: list[str] | None) -> _RowsToPublish:
     """The landed rows of the years this run publishes. A filter that keeps every row makes no copy."""
     landed = _landed(warehouse, entity, specs)
-    years = _years_to_publish(context, key, landed) if partitioned else None
     if years is not None:
         in_years = (landed["fiscal_year"].isna() | landed["fiscal_year"].astype("Int64").isin([int(y) for y in years]))
         in_years = in_years.to_numpy(dtype=bool)
@@ -160,8 +164,13 @@ def build_clean_asset(entity: str, specs: list[SourceSpec],
         # One run at a time publishes an entity, reading every source's landed rows inside the lock, so two
         # runs for different departments never publish a stale mix.
         with warehouse.lock(f"publish:{entity}"):
-            rows = _rows_to_publish(context, key, warehouse, entity, specs, partitions is not None)
-            years = rows.years
+            years = _years_to_publish(context, key, warehouse, specs) if partitions is not None else None
+            step, digest = publish_step(entity), publish_digest(warehouse, entity, specs, registers, years)
+            kept = kept_publication(warehouse, entity, step, digest, years) if fund.cache_path is not None else None
+            if kept is not None:
+                return keep_publication(context, warehouse, entity, specs, years, kept.metadata)
+            forget(warehouse, step)
+            rows = _rows_to_publish(warehouse, entity, specs, years)
             refs = load_references(warehouse, upto=entity) if entity != "villages" else References.empty()
             # The landed frame is handed over, not kept here: at a million rows each copy is a gigabyte.
             result = validate_and_split(entity, rows.take_landed(), refs, load_catalogue(), context.run_id,
@@ -183,30 +192,71 @@ def build_clean_asset(entity: str, specs: list[SourceSpec],
                              delete_where=f"entity = '{entity}'" + (f" and {scope}" if scope else "")
                              if warehouse.table_exists("audit", SET_ASIDE_TABLE) else None)
             replace_findings(warehouse, result.findings, context.run_id, target=entity, years=years)
-            reconciliation = recount(warehouse, entity, specs, scope).assign(run_id=context.run_id)
-        where = f"entity = '{entity}'" + (f" and {scope}" if scope else "")
-        for table, run_scope in (("row_reconciliation", f"run_id = '{context.run_id}' and "), ("current_reconciliation", "")):
-            warehouse.append("audit", table, reconciliation, delete_where=f"{run_scope}{where}"
-                             if warehouse.table_exists("audit", table) else None)
-        reconciles = bool(reconciliation["reconciles"].all())
-        return dg.MaterializeResult(
-            metadata={
-                "rows_landed": int(reconciliation["landed"].sum()),
-                "rows_published": counts["rows_published"],
-                "rows_quarantined": counts["rows_quarantined"],
-                "rows_set_aside": len(rows.set_aside),
-                "fiscal_years": ", ".join(years) if years else "-",
-                "findings": counts["findings"],
-                "gx_suite_success": result.gx_success,
-            },
-            check_results=[dg.AssetCheckResult(
-                check_name="rows_reconcile", passed=reconciles,
-                metadata={"by_file": dg.MetadataValue.json(
-                    reconciliation.drop(columns=["run_id"]).astype(str).to_dict("records")[:200])},
-            )],
-        )
+            summary = {**counts, "rows_set_aside": len(rows.set_aside), "gx_suite_success": bool(result.gx_success)}
+            outcome = _reconciled(context, warehouse, entity, specs, years, summary)
+            if digest is not None:
+                record(warehouse, step, digest, summary, context.run_id)
+            return outcome
 
     return _clean
+
+
+def publish_step(entity: str) -> str:
+    return f"clean/{entity}"
+
+
+def publish_digest(warehouse: Warehouse, entity: str, specs: list[SourceSpec], registers: list[str],
+                   years: list[str] | None) -> str | None:
+    """What publishing the entity depends on: its sources' landed rows and the registers it is checked
+    against (each as the digest its step recorded), and the years it publishes. None when one is unknown."""
+    upstream = [recorded(warehouse, step) for step in [landing_step(s.name) for s in specs]
+                + [publish_step(r) for r in registers]]
+    if any(r is None for r in upstream):
+        return None
+    return inputs_digest("clean", entity, [r.digest for r in upstream], years)
+
+
+def kept_publication(warehouse: Warehouse, entity: str, step: str, digest: str | None,
+                     years: list[str] | None) -> StepRecord | None:
+    if digest is None:
+        return None
+    scope = f" where {years_condition(years)}" if years else ""
+    counts = {}
+    for schema, name in (("clean", "rows_published"), ("quarantine", "rows_quarantined")):
+        counts[name] = int(warehouse.query(f"select count(*) as n from {schema}.{entity}{scope}")["n"].iloc[0]) \
+            if warehouse.table_exists(schema, entity) else -1
+    return unchanged(warehouse, step, digest, counts)
+
+
+def keep_publication(context: dg.AssetExecutionContext, warehouse: Warehouse, entity: str, specs: list[SourceSpec],
+                     years: list[str] | None, summary: dict) -> dg.MaterializeResult:
+    """Nothing the entity's rows depend on changed: the published and quarantined rows stay, the findings
+    are carried into this run, and the rows are reconciled again."""
+    carry_findings_forward(warehouse, context.run_id, target=entity, years=years)
+    context.log.info(f"{entity}:来源与名册均未变,沿用上次的发布结果(发布 {summary['rows_published']:,} 行,"
+                     f"隔离 {summary['rows_quarantined']:,} 行)")
+    return _reconciled(context, warehouse, entity, specs, years, {**summary, "inputs_unchanged": True})
+
+
+def _reconciled(context: dg.AssetExecutionContext, warehouse: Warehouse, entity: str, specs: list[SourceSpec],
+                years: list[str] | None, summary: dict) -> dg.MaterializeResult:
+    """Per source, file and year, rows and money landed = published + quarantined + set aside: recorded for
+    the run and as the current state, and checked."""
+    scope = years_condition(years) if years else ""
+    reconciliation = recount(warehouse, entity, specs, scope).assign(run_id=context.run_id)
+    where = f"entity = '{entity}'" + (f" and {scope}" if scope else "")
+    for table, run_scope in (("row_reconciliation", f"run_id = '{context.run_id}' and "), ("current_reconciliation", "")):
+        warehouse.append("audit", table, reconciliation, delete_where=f"{run_scope}{where}"
+                         if warehouse.table_exists("audit", table) else None)
+    return dg.MaterializeResult(
+        metadata={"rows_landed": int(reconciliation["landed"].sum()), **summary,
+                  "fiscal_years": ", ".join(years) if years else "-"},
+        check_results=[dg.AssetCheckResult(
+            check_name="rows_reconcile", passed=bool(reconciliation["reconciles"].all()),
+            metadata={"by_file": dg.MetadataValue.json(
+                reconciliation.drop(columns=["run_id"]).astype(str).to_dict("records")[:200])},
+        )],
+    )
 
 
 def specs_by_entity() -> dict[str, list[SourceSpec]]:

@@ -71,6 +71,12 @@ class ProgressHandler(logging.Handler):
         return None
 
     def _materialized(self, path: list[str], metadata: dict) -> str | None:
+        line = self._line(path, metadata)
+        if line and "inputs_unchanged" in metadata:
+            line += "(输入未变,沿用上次结果)"
+        return line
+
+    def _line(self, path: list[str], metadata: dict) -> str | None:
         stage, name = path[0], path[-1]
         if stage == "landing":
             errors, warnings = _value(metadata, "ingest_errors"), _value(metadata, "ingest_warnings")

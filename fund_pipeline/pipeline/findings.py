@@ -56,6 +56,21 @@ def replace_findings(warehouse: Warehouse, findings: pd.DataFrame, run_id: str, 
     return len(findings)
 
 
+def carry_findings_forward(warehouse: Warehouse, run_id: str, *, source: str | None = None, target: str | None = None,
+                           ingest: bool = False, years=None, leave: tuple[str, ...] = ()) -> int:
+    """A step that kept its output (its inputs unchanged) finds what it found last time: its slice's current
+    findings become this run's, as if found again (持续, first sighting kept), minus the rules in `leave`
+    that another step computes into the same slice."""
+    if not warehouse.table_exists(FINDINGS_SCHEMA, CURRENT_TABLE):
+        return 0
+    conditions = _slice(source, target, ingest, years)
+    if leave:
+        conditions.append("rule_id not in (" + ", ".join(f"'{r}'" for r in leave) + ")")
+    findings = warehouse.read_table(FINDINGS_SCHEMA, CURRENT_TABLE, where=" and ".join(conditions))
+    findings = findings.assign(run_id=run_id, detected_at=pd.Timestamp.now())
+    return replace_findings(warehouse, findings, run_id, source=source, target=target, ingest=ingest, years=years)
+
+
 def current_findings(warehouse: Warehouse) -> pd.DataFrame:
     if not warehouse.table_exists(FINDINGS_SCHEMA, CURRENT_TABLE):
         return pd.DataFrame()
