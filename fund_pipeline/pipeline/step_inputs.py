@@ -18,7 +18,6 @@ recomputes on every run.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fund_pipeline.configuration import config_dir
+from fund_pipeline.configuration import cached, config_dir
 from fund_pipeline.warehouse import Warehouse
 
 SCHEMA, TABLE = "audit", "step_inputs"
@@ -40,21 +39,18 @@ class StepRecord:
     run_id: str
 
 
-@functools.lru_cache(maxsize=4)
-def _files_fingerprint(folder: Path | None) -> str:
+@cached  # like the layouts and the catalogue: read again when a configuration is activated
+def code_and_configuration() -> str:
     """Every file of the package (code, layouts, catalogue, reference lists, templates) and of the county's
     configuration folder: a change to any of them may change what a step yields."""
     digest = hashlib.sha256()
+    folder = config_dir()
     roots = [_PACKAGE] + ([folder] if folder is not None else [])
     for root in roots:
         for file in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
             digest.update(f"{root.name}/{file.relative_to(root).as_posix()}".encode())
             digest.update(file.read_bytes())
     return digest.hexdigest()
-
-
-def code_and_configuration() -> str:
-    return _files_fingerprint(config_dir())
 
 
 def inputs_digest(*parts) -> str:
