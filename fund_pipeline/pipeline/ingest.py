@@ -174,17 +174,23 @@ def repeated_rows(spec: SourceSpec, records: pd.DataFrame, files: list[dict] | N
     set_aside = pd.Series(pd.NA, index=records.index, dtype="string")
     if records.empty or records["source_file"].nunique() < 2:
         return set_aside, pd.DataFrame()
-    arrived = {f["source_file"]: f.get("mtime", 0.0) for f in files or []}
-    order = records.assign(_arrived=records["source_file"].map(arrived).fillna(float("inf"))) \
-        .sort_values(["_arrived", "source_file", "row_number"], kind="stable").index
-    ordered = records.loc[order]
-    digest = pd.util.hash_pandas_object(ordered[fields].astype("string").fillna("\x00"), index=False)
-    first = ordered.groupby(digest.to_numpy())[["source_file", "sheet", "row_number"]].transform("first").reindex(records.index)
-    repeated = (records["source_file"] != first["source_file"]).fillna(False).to_numpy(dtype=bool)
-    if not repeated.any():
+    digest = pd.util.hash_pandas_object(records[fields].astype("string").fillna("\x00"), index=False).to_numpy()
+    candidates = pd.Series(digest).duplicated(keep=False).to_numpy()
+    if not candidates.any():  # the usual case: no two rows alike, nothing to order
         return set_aside, pd.DataFrame()
+    alike = records[candidates].assign(_digest=digest[candidates])
+    arrived = {f["source_file"]: f.get("mtime", 0.0) for f in files or []}
+    alike["_arrived"] = alike["source_file"].map(arrived).fillna(float("inf"))
+    ordered = alike.sort_values(["_arrived", "source_file", "row_number"], kind="stable")
+    first = ordered.groupby("_digest")[["source_file", "sheet", "row_number"]].transform("first").reindex(alike.index)
+    in_other_file = (alike["source_file"] != first["source_file"]).fillna(False).to_numpy(dtype=bool)
+    if not in_other_file.any():
+        return set_aside, pd.DataFrame()
+    repeated = pd.Series(False, index=records.index)
+    repeated[alike.index[in_other_file]] = True
+    repeated = repeated.to_numpy()
     set_aside[repeated] = "INGEST-DUPLICATE-ROW"
-    rows, origin = records[repeated], first[repeated]
+    rows, origin = records[repeated], first[in_other_file]
     findings = pd.DataFrame({
         "rule_id": "INGEST-DUPLICATE-ROW", "severity": "warning", "source": spec.name, "source_file": rows["source_file"],
         "sheet": rows["sheet"], "row_number": rows["row_number"], "row_key": rows["row_key"], "column_name": None,
