@@ -12,12 +12,24 @@ from fund_pipeline.pipeline.step_inputs import forget, inputs_digest, record, re
 from fund_pipeline.warehouse import Warehouse
 
 
+def test_landing_depends_on_the_files_and_their_order_not_their_times():
+    from fund_pipeline.defs.ingest import landing_inputs
+
+    files = {"a.xlsx": [10, 100.0, "aa"], "b.xlsx": [20, 200.0, "bb"]}
+    later = {name: [size, mtime + 3600, sha] for name, (size, mtime, sha) in files.items()}
+    assert landing_inputs(later) == landing_inputs(files)  # the inbox copied or regenerated an hour later
+    swapped = {"a.xlsx": [10, 300.0, "aa"], "b.xlsx": [20, 200.0, "bb"]}
+    assert landing_inputs(swapped) != landing_inputs(files)  # b now arrived first: its copy of a row is kept
+    changed = {**files, "b.xlsx": [20, 200.0, "cc"]}
+    assert landing_inputs(changed) != landing_inputs(files)
+
+
 def test_the_digest_follows_the_parts_and_the_county_configuration(tmp_path):
     files = {"交通运输局/台账.xlsx": [1024, 1700000000.0, "ab" * 32]}
     base = inputs_digest("landing", "transport", files)
     assert inputs_digest("landing", "transport", files) == base
-    touched = {name: [size, mtime + 1, sha] for name, (size, mtime, sha) in files.items()}
-    assert inputs_digest("landing", "transport", touched) != base  # arrival order decides repeated rows
+    changed = {name: [size, mtime, "cd" * 32] for name, (size, mtime, sha) in files.items()}
+    assert inputs_digest("landing", "transport", changed) != base
     assert inputs_digest("landing", "water", files) != base
 
     config = tmp_path / "county"

@@ -43,7 +43,7 @@ def build_ingest_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         # Taken before reading: a file changed while it is read then differs, and the sensor re-runs it.
         fingerprints = source_fingerprints(spec, fund.inbox_path)
         warehouse = fund.warehouse()
-        step, digest = landing_step(spec.name), inputs_digest("landing", spec.name, fingerprints)
+        step, digest = landing_step(spec.name), inputs_digest("landing", spec.name, landing_inputs(fingerprints))
         if fund.cache_path is not None:
             kept = unchanged(warehouse, step, digest, {"rows_read": landed_rows(warehouse, spec.name)})
             if kept is not None:
@@ -84,6 +84,19 @@ def build_ingest_asset(spec: SourceSpec) -> dg.AssetsDefinition:
 
 def landing_step(source: str) -> str:
     return f"landing/{source}"
+
+
+def landing_inputs(fingerprints: dict[str, list]) -> dict[str, list]:
+    """What landing a source depends on in its files: each file's size and SHA-256, and the order the files
+    arrived in (it decides which copy of a repeated row or file is kept, and which version is the newest),
+    not their times: a regenerated or copied inbox with the same files in the same order is unchanged."""
+    def ranks(key) -> dict[str, int]:
+        return {name: rank for rank, name in enumerate(sorted(fingerprints, key=key))}
+
+    by_time = ranks(lambda name: (fingerprints[name][1], name))
+    by_time_then_length = ranks(lambda name: (fingerprints[name][1], len(name), name))
+    return {name: [size, sha, by_time[name], by_time_then_length[name]]
+            for name, (size, _, sha) in fingerprints.items()}
 
 
 def landed_rows(warehouse, source: str) -> int:

@@ -4,8 +4,9 @@ A township re-sends one ledger: the other seventeen sources, and the million hou
 be landed and validated again. Each landing and publishing step records in `audit.step_inputs` a digest of
 everything its output depends on:
 
-- landing/<source>: each file's path, size, modification time (it decides which copy of a repeated row is
-  kept) and SHA-256, plus the code and the configuration (layouts, catalogue, reference lists);
+- landing/<source>: each file's path, size and SHA-256, and the order the files arrived in (it decides
+  which copy of a repeated row is kept), plus the code and the configuration (layouts, catalogue, reference
+  lists);
 - clean/<entity>: the digests its sources' landing steps recorded, those of the registers it is checked
   against, the fiscal years it publishes, plus the code and the configuration.
 
