@@ -20,6 +20,8 @@ STAGE_TITLES = {
     "redrop-ledger": "re-drop of one small ledger, `run` on the same DuckDB warehouse",
     "redrop-township": "re-drop of one township file of 惠农补贴, `run` on the same DuckDB warehouse",
     "validate": "`fund-pipeline validate` of one ledger, new process",
+    "make-run": "`make run`, fresh warehouse",
+    "make-run-again": "`make run` again (sample made again, same warehouse)",
 }
 MEASURED_ROW = re.compile(r"^\| (?P<title>.+?) \| (?P<wall>[\d.]+) \| (?P<cpu>[\d.]+) \| (?P<rss>\d+) \| (?P<detail>.*) \|$")
 
@@ -29,7 +31,7 @@ def test_bench_writes_every_stage_ratios_targets_and_machine(tmp_path, postgres_
     results = tmp_path / "results.md"
     env = {**os.environ, "FUND_PIPELINE_BENCH_PG_URL": bench_db.render_as_string(hide_password=False)}
     finished = subprocess.run(
-        [sys.executable, ROOT / "benchmarks" / "run.py", "--scale", "0.005", "--out", results, "--work", tmp_path / "work"],
+        [sys.executable, ROOT / "benchmarks" / "run.py", "--scale", "0.005", "--make-run-scale", "0.005", "--out", results, "--work", tmp_path / "work"],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=1800)
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
 
@@ -42,6 +44,10 @@ def test_bench_writes_every_stage_ratios_targets_and_machine(tmp_path, postgres_
     assert "fund_pipeline_bench_smoke" in rows[STAGE_TITLES["postgres"]]["detail"]
     assert "+1" in rows[STAGE_TITLES["redrop-ledger"]]["detail"]
     assert "惠农补贴" in rows[STAGE_TITLES["redrop-township"]]["detail"]
+    # The sample made again is the same files: every landing and publishing step keeps its output.
+    kept = re.search(r"; (\d+) steps kept their output", rows[STAGE_TITLES["make-run-again"]]["detail"])
+    assert kept and int(kept.group(1)) > 20, rows[STAGE_TITLES["make-run-again"]]["detail"]
+    assert "— (not judged: not the default sample)" in text
 
     assert "- naive / DuckDB: wall " in text and "- PostgreSQL / DuckDB: wall " in text
     assert "## Targets" in text and "`validate` of one ledger ≤ 3 s" in text
