@@ -157,6 +157,8 @@ def test_only_the_steps_that_depend_on_the_resent_roster_recompute(runs):
 def test_a_run_with_nothing_changed_keeps_every_step(runs):
     steps = materialized(runs["third"].run_id)
     assert len(steps) > 20 and all(metadata.get("inputs_unchanged") for metadata in steps.values())
+    # and says so in its closing summary
+    assert f"沿用上次结果的读取与发布步骤:{len(steps)} 个(共 {len(steps)} 个)" in runs["third"].describe()
 
 
 def test_kept_steps_carry_their_findings_into_the_run(runs):

@@ -129,6 +129,8 @@ class RunSummary:
     new: int | None = None
     resolved: int | None = None
     failed_rules: list[str] = field(default_factory=list)
+    steps: set = field(default_factory=set)  # landing and publishing assets the run materialized
+    kept: set = field(default_factory=set)  # of which kept their output, their inputs unchanged
 
 
 ROW_COLUMNS = ["department", "source", "read", "published", "quarantined", "set_aside"]
@@ -145,6 +147,10 @@ def summarise_events(events) -> RunSummary:
         path, metadata = materialization.asset_key.path, dict(materialization.metadata)
         if path[0] == "landing":
             read[path[-1]] = int(_value(metadata, "rows_read"))
+        if path[0] in ("landing", "clean"):  # an asset of several fiscal years counts once
+            summary.steps.add(tuple(path))
+            if "inputs_unchanged" in metadata:
+                summary.kept.add(tuple(path))
         if path == ["audit", "validation_findings"]:
             summary.errors = int(_value(metadata, "errors"))
             summary.warnings = int(_value(metadata, "findings")) - summary.errors
@@ -230,6 +236,9 @@ def render_summary(outcome) -> list[str]:
         table.append(("合计", "", *(_cell(totals[c]) for c in counts)))
         for department, source, *cells in table:
             lines.append(f"  {_left(department, width)}  {_left(source, 30)}" + "".join(_right(c, 10) for c in cells))
+    if summary.kept:
+        lines.append(f"输入未变、沿用上次结果的读取与发布步骤:{len(summary.kept)} 个(共 {len(summary.steps)} 个);"
+                     "FUND_PIPELINE_CACHE=off 时全部重算")
     change = (f"较上次运行:新增 {summary.new} 处,已解决 {summary.resolved} 处" if summary.new is not None
               else "较上次运行:无上次运行的问题记录,不作比较")
     lines.append(f"当前问题:错误 {summary.errors:,} 处,警告 {summary.warnings:,} 处;{change}")
