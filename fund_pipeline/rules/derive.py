@@ -73,15 +73,20 @@ def blank_placeholders(entity: str, out: pd.DataFrame, missing: MissingValues) -
     ids = {p.strip() for p in missing.identifier_placeholders}
     named = pd.Series("", index=out.index, dtype="string")
     for column in _placeholder_fields(entity, out, missing):
-        values = out[column].astype("string").str.strip()
-        hit = values.str.upper().isin(text)
+        # Each distinct value is looked at once: a column of a million rows holds a few thousand values.
+        codes, distinct = pd.factorize(out[column].astype("string"), use_na_sentinel=True)
+        values = pd.Series(distinct, dtype="string").str.strip()
+        is_placeholder = values.str.upper().isin(text)
         if column in missing.identifier_fields:
-            hit |= values.isin(ids)
-        hit = hit.fillna(False).astype(bool)
+            is_placeholder |= values.isin(ids)
+        is_placeholder = np.append(is_placeholder.fillna(False).to_numpy(dtype=bool), False)  # a missing value is none
+        hit = is_placeholder[codes]  # code -1 (missing) takes the appended False
         if hit.any():
             out[column] = out[column].where(~hit, pd.NA)
             label = {f.name: f.label for f in ENTITIES.get(entity, ())}.get(column, column)
-            named = named.where(~hit, named + label + "=" + values.fillna("") + ";")
+            held = values.take(codes[hit])
+            held.index = out.index[hit]
+            named = named.mask(hit, named[hit] + label + "=" + held + ";")
     out["placeholder_fields"] = named.str.rstrip(";").replace("", pd.NA)
     out["placeholder_free"] = out["placeholder_fields"].isna()
 
@@ -196,7 +201,9 @@ def _outstanding_loans(out: pd.DataFrame) -> None:
 
 def add_derived_columns(entity: str, frame: pd.DataFrame, refs: References,
                         missing: MissingValues | None = None) -> pd.DataFrame:
-    out = frame.copy()
+    """The frame with the derived columns added. Its columns are shared with the frame passed in, not
+    copied (copy-on-write: a column replaced here is replaced in the result only)."""
+    out = frame.copy(deep=False)
     blank_placeholders(entity, out, missing or load_catalogue().missing_values)
     if {"township_code", "village"} <= set(out.columns) and entity != "villages":
         looked_up = _village_lookup(out, refs)
