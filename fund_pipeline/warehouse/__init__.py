@@ -218,7 +218,11 @@ class DuckDBWarehouse(Warehouse):
         return frame_from_arrow(rows)
 
     def _load(self, con, schema, table, frame):
-        con.register("_incoming", _arrow_friendly(frame))
+        # Handed over as an Arrow table: DuckDB scans it in parallel, and pandas' string columns (Arrow
+        # already) are not converted a second time on the way, as a scan of the DataFrame would.
+        import pyarrow as pa
+
+        con.register("_incoming", pa.Table.from_pandas(_arrow_friendly(frame), preserve_index=False))
         try:
             columns = ", ".join(f'"{c}"' for c in frame.columns)
             con.execute(f'insert into {schema}."{table}" ({columns}) select {columns} from _incoming')
