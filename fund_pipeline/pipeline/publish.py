@@ -52,8 +52,7 @@ def validate_and_split(entity: str, landed: pd.DataFrame, refs: References, cata
     findings["_position"] = _positions(findings, frame)
     error_rules, error_messages = _reasons(findings, frame.index, "error")
     warning_rules, _ = _reasons(findings, frame.index, "warning")
-    ingest_errors = frame["_bad_fields"].fillna("").astype(str) != "" if "_bad_fields" in frame else False
-    ingest_reason = "INGEST:" + frame["_bad_fields"].fillna("").astype(str).str.rstrip(",") if "_bad_fields" in frame else ""
+    ingest_errors, ingest_reason = _ingest_errors(frame)
     quarantine = (error_rules.notna() | ingest_errors).to_numpy(dtype=bool)
     frame["warning_rules"] = warning_rules
     frame["quarantine_rules"] = error_rules.fillna("").where(~ingest_errors, ingest_reason).astype("string")
@@ -101,8 +100,21 @@ def _split(frame: pd.DataFrame, quarantine: np.ndarray, keep: list[str],
     return published, quarantined
 
 
+def _ingest_errors(frame: pd.DataFrame) -> tuple[pd.Series | bool, pd.Series | str]:
+    """Rows with cells the reader could not parse, and their reason (INGEST:<fields>), written for those
+    rows only: at a million rows the rest would be a million empty strings built and thrown away."""
+    if "_bad_fields" not in frame:
+        return False, ""
+    bad_fields = frame["_bad_fields"].fillna("").astype(str)
+    ingest_errors = bad_fields != ""
+    return ingest_errors, "INGEST:" + bad_fields[ingest_errors.to_numpy(dtype=bool)].str.rstrip(",")
+
+
 def _positions(findings: pd.DataFrame, frame: pd.DataFrame) -> pd.Series:
-    lookup = pd.Series(frame.index, index=frame["row_key"].astype("string"))
+    """Each finding's row position, looked up among the rows with findings only (not a million-key index)."""
+    keys = frame["row_key"].astype("string")
+    flagged = keys[keys.isin(findings["row_key"].astype("string")).to_numpy(dtype=bool)]
+    lookup = pd.Series(flagged.index, index=flagged)
     return findings["row_key"].map(lookup)
 
 

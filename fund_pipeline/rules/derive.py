@@ -91,15 +91,36 @@ def blank_placeholders(entity: str, out: pd.DataFrame, missing: MissingValues) -
     out["placeholder_free"] = out["placeholder_fields"].isna()
 
 
+def _per_distinct_key(keys: pd.Series, look_up) -> pd.DataFrame:
+    """look_up(distinct keys) -> one row per key, in order; returned as one row per row of `keys` (a missing key
+    is looked up as one more distinct key). A million rows name a few hundred projects: each is looked up once."""
+    codes, distinct = pd.factorize(keys, use_na_sentinel=True)
+    distinct = pd.concat([pd.Series(distinct, dtype=keys.dtype), pd.Series([pd.NA], dtype=keys.dtype)], ignore_index=True)
+    found = look_up(distinct)
+    if len(found) != len(distinct):
+        raise ValueError(f"{keys.name}: a key matched more than one row")
+    rows = found.take(np.where(codes < 0, len(distinct) - 1, codes))
+    rows.index = keys.index
+    return rows
+
+
+def _isin(values: pd.Series, wanted) -> pd.Series:
+    """values.isin(wanted), asked once per distinct value (IDs and codes repeat across a million rows)."""
+    codes, distinct = pd.factorize(values, use_na_sentinel=True)
+    missing = codes < 0
+    found = pd.Series(distinct, dtype=values.dtype).isin(wanted).to_numpy(dtype=bool)
+    found = np.append(found, values[missing].iloc[:1].isin(wanted).to_numpy(dtype=bool)[:1].tolist() or [False])
+    return pd.Series(found[np.where(missing, len(found) - 1, codes)], index=values.index)
+
+
 def _allocation(entity: str, out: pd.DataFrame, refs: References) -> None:
     """渠道不乱、用途不变 across sources: a payment keeps the channel (and purpose) its project was allocated."""
     if "project_code" not in out.columns or entity == "projects":
         return
     projects = refs.project_allocation().add_prefix("project_")
-    merged = out[["project_code"]].astype("string").merge(
+    merged = _per_distinct_key(out["project_code"].astype("string"), lambda codes: codes.to_frame("project_code").merge(
         projects.astype({"project_project_code": "string"}), how="left", left_on="project_code",
-        right_on="project_project_code")
-    merged.index = out.index
+        right_on="project_project_code"))
     checked = np.zeros(len(out), dtype=bool)
     agree = np.ones(len(out), dtype=bool)
     for column in ("channel_name", "purpose"):
@@ -125,8 +146,9 @@ def _suspect_ratios(entity: str, out: pd.DataFrame) -> None:
     amount = pd.to_numeric(out[column], errors="coerce").astype("Float64")
     positive = amount.where(amount > 0)
     keys = [out[g].astype("string").fillna("") for g in group if g in out.columns]
-    median = positive.groupby(keys, dropna=False).transform("median") if keys else positive.median()
-    size = positive.groupby(keys, dropna=False).transform("count") if keys else positive.count()
+    grouped = positive.groupby(keys, dropna=False) if keys else None  # grouped once, for both measures
+    median = grouped.transform("median") if keys else positive.median()
+    size = grouped.transform("count") if keys else positive.count()
     out["median_ratio"] = (positive / median).where(size >= min_rows).astype("Float64")
     if "project_budget" in out.columns:
         out["budget_ratio"] = (positive / out["project_budget"].where(out["project_budget"] > 0)).astype("Float64")
@@ -222,11 +244,11 @@ def add_derived_columns(entity: str, frame: pd.DataFrame, refs: References,
         if id_column in out.columns:
             out[f"{id_column}_status"] = resident_id_status(out[id_column])
     if "household_id" in out.columns:
-        out["household_registered_poor"] = out["household_id"].isin(refs.poor_household_ids)
+        out["household_registered_poor"] = _isin(out["household_id"], refs.poor_household_ids)
     if "borrower_id" in out.columns:
-        out["borrower_registered_poor"] = out["borrower_id"].isin(refs.poor_household_ids)
+        out["borrower_registered_poor"] = _isin(out["borrower_id"], refs.poor_household_ids)
     if "project_code" in out.columns and entity != "projects":
-        out["project_known"] = out["project_code"].isin(refs.project_codes)
+        out["project_known"] = _isin(out["project_code"], refs.project_codes)
     if entity == "household_payments":
         out["payment_period"] = out["period"].astype("string").fillna(out["fiscal_year"].astype("string"))
     for date_column, year_column in (("pay_date", "pay_year"), ("loan_date", "loan_year"), ("audit_date", "audit_year")):
