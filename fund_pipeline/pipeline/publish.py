@@ -55,8 +55,8 @@ def validate_and_split(entity: str, landed: pd.DataFrame, refs: References, cata
     ingest_errors, ingest_reason = _ingest_errors(frame)
     quarantine = (error_rules.notna() | ingest_errors).to_numpy(dtype=bool)
     frame["warning_rules"] = warning_rules
-    frame["quarantine_rules"] = error_rules.fillna("").where(~ingest_errors, ingest_reason).astype("string")
-    frame["quarantine_reasons"] = error_messages.fillna("单元格值无法解析或必填项为空").where(quarantine, pd.NA).astype("string")
+    frame["quarantine_rules"], frame["quarantine_reasons"] = _quarantine_reasons(
+        error_rules, error_messages, ingest_errors, ingest_reason, quarantine)
     del error_rules, error_messages, warning_rules, ingest_errors, ingest_reason
     keep = [c for c in original if c != "_bad_fields"] + _derived_to_keep(entity, frame, landed)
     for column in original:  # rules saw placeholders as empty; the tables keep what the sheet said
@@ -98,6 +98,18 @@ def _split(frame: pd.DataFrame, quarantine: np.ndarray, keep: list[str],
     quarantined = frame.loc[quarantine, quarantined_columns].reset_index(drop=True)
     published = frame.loc[~quarantine, keep + ["warning_rules"]].reset_index(drop=True)
     return published, quarantined
+
+
+def _quarantine_reasons(error_rules: pd.Series, error_messages: pd.Series, ingest_errors, ingest_reason,
+                        quarantine: np.ndarray) -> tuple[pd.Series, pd.Series]:
+    """The rules a quarantined row breaks (or INGEST:<fields>) and why, written on the quarantined rows only:
+    the published rows do not carry these columns, so a million of them are not filled to be dropped."""
+    rules, messages = error_rules[quarantine], error_messages[quarantine]
+    if not isinstance(ingest_errors, bool):
+        ingest_errors = ingest_errors[quarantine]
+    rules = rules.fillna("").where(~ingest_errors, ingest_reason).astype("string")
+    messages = messages.fillna("单元格值无法解析或必填项为空").astype("string")
+    return rules.reindex(error_rules.index), messages.reindex(error_rules.index)
 
 
 def _ingest_errors(frame: pd.DataFrame) -> tuple[pd.Series | bool, pd.Series | str]:

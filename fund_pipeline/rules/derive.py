@@ -109,7 +109,8 @@ def _isin(values: pd.Series, wanted) -> pd.Series:
     codes, distinct = pd.factorize(values, use_na_sentinel=True)
     missing = codes < 0
     found = pd.Series(distinct, dtype=values.dtype).isin(wanted).to_numpy(dtype=bool)
-    found = np.append(found, values[missing].iloc[:1].isin(wanted).to_numpy(dtype=bool)[:1].tolist() or [False])
+    a_missing_value = values.iloc[np.flatnonzero(missing)[:1]]  # whether a missing value is "in" as isin says
+    found = np.append(found, a_missing_value.isin(wanted).to_numpy(dtype=bool)[:1].tolist() or [False])
     return pd.Series(found[np.where(missing, len(found) - 1, codes)], index=values.index)
 
 

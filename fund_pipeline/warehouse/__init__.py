@@ -15,6 +15,7 @@ import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sqlalchemy.engine import make_url
 
@@ -463,7 +464,7 @@ def frame_from_arrow(table) -> pd.DataFrame:
             frame[name] = frame[name].to_numpy(dtype=frame[name].dtype.numpy_dtype)
         elif pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
             if nulls[name] == rows:
-                frame[name] = pd.Series([None] * rows, index=frame.index, dtype=object)
+                frame[name] = pd.Series(np.full(rows, None, dtype=object), index=frame.index)
         elif pa.types.is_date(kind):
             frame[name] = frame[name].astype("datetime64[us]")
     return frame
