@@ -104,16 +104,6 @@ def _per_distinct_key(keys: pd.Series, look_up) -> pd.DataFrame:
     return rows
 
 
-def _isin(values: pd.Series, wanted) -> pd.Series:
-    """values.isin(wanted), asked once per distinct value (IDs and codes repeat across a million rows)."""
-    codes, distinct = pd.factorize(values, use_na_sentinel=True)
-    missing = codes < 0
-    found = pd.Series(distinct, dtype=values.dtype).isin(wanted).to_numpy(dtype=bool)
-    a_missing_value = values.iloc[np.flatnonzero(missing)[:1]]  # whether a missing value is "in" as isin says
-    found = np.append(found, a_missing_value.isin(wanted).to_numpy(dtype=bool)[:1].tolist() or [False])
-    return pd.Series(found[np.where(missing, len(found) - 1, codes)], index=values.index)
-
-
 def _allocation(entity: str, out: pd.DataFrame, refs: References) -> None:
     """渠道不乱、用途不变 across sources: a payment keeps the channel (and purpose) its project was allocated."""
     if "project_code" not in out.columns or entity == "projects":
@@ -245,11 +235,11 @@ def add_derived_columns(entity: str, frame: pd.DataFrame, refs: References,
         if id_column in out.columns:
             out[f"{id_column}_status"] = resident_id_status(out[id_column])
     if "household_id" in out.columns:
-        out["household_registered_poor"] = _isin(out["household_id"], refs.poor_household_ids)
+        out["household_registered_poor"] = out["household_id"].isin(refs.poor_household_ids)
     if "borrower_id" in out.columns:
-        out["borrower_registered_poor"] = _isin(out["borrower_id"], refs.poor_household_ids)
+        out["borrower_registered_poor"] = out["borrower_id"].isin(refs.poor_household_ids)
     if "project_code" in out.columns and entity != "projects":
-        out["project_known"] = _isin(out["project_code"], refs.project_codes)
+        out["project_known"] = out["project_code"].isin(refs.project_codes)
     if entity == "household_payments":
         out["payment_period"] = out["period"].astype("string").fillna(out["fiscal_year"].astype("string"))
     for date_column, year_column in (("pay_date", "pay_year"), ("loan_date", "loan_year"), ("audit_date", "audit_year")):
