@@ -64,7 +64,8 @@ def validate_and_split(entity: str, landed: pd.DataFrame, refs: References, cata
     del landed
     # A suspect amount's unit-slip repair travels with the quarantined row: the county-year measures count it.
     repair = ["unit_slip_amount"] if "unit_slip_amount" in frame.columns else []
-    _drop_unkept(frame, keep + repair + ["warning_rules", "quarantine_rules", "quarantine_reasons"])
+    _drop_unkept(frame, keep + repair + ["warning_rules", "quarantine_rules", "quarantine_reasons"],
+                 before_copy=bool(quarantine.any()))
     published, quarantined = _split(frame, quarantine, keep, repair)
     del frame
     reconciliation = _reconcile(published, quarantined)
@@ -80,10 +81,13 @@ def collect_if_large(rows: int) -> None:
         gc.collect()
 
 
-def _drop_unkept(frame: pd.DataFrame, kept: list[str]) -> None:
-    """The rules' helper columns are not published: free them before the published rows are taken."""
+def _drop_unkept(frame: pd.DataFrame, kept: list[str], before_copy: bool) -> None:
+    """The rules' helper columns are not published: free them before the published rows are taken (a copy
+    when some rows are quarantined; with none, no copy follows, and the caller's collection after conforming
+    the tables does the work once)."""
     frame.drop(columns=[c for c in frame.columns if c not in set(kept)], inplace=True)
-    collect_if_large(len(frame))
+    if before_copy:
+        collect_if_large(len(frame))
 
 
 def _split(frame: pd.DataFrame, quarantine: np.ndarray, keep: list[str],
