@@ -127,10 +127,10 @@ def _ingest_errors(frame: pd.DataFrame) -> tuple[pd.Series | bool, pd.Series | s
 
 
 def _positions(findings: pd.DataFrame, frame: pd.DataFrame) -> pd.Series:
-    """Each finding's row position, looked up among the rows with findings only (not a million-key index)."""
-    keys = frame["row_key"].astype("string")
-    flagged = keys[keys.isin(findings["row_key"].astype("string")).to_numpy(dtype=bool)]
-    lookup = pd.Series(flagged.index, index=flagged)
+    """Each finding's row position. Without findings (a clean county-year) no million-key lookup is built."""
+    if findings.empty:
+        return pd.Series(index=findings.index, dtype="int64")
+    lookup = pd.Series(frame.index, index=frame["row_key"].astype("string"))
     return findings["row_key"].map(lookup)
 
 

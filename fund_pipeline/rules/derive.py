@@ -109,9 +109,9 @@ def _allocation(entity: str, out: pd.DataFrame, refs: References) -> None:
     if "project_code" not in out.columns or entity == "projects":
         return
     projects = refs.project_allocation().add_prefix("project_")
-    merged = _per_distinct_key(out["project_code"].astype("string"), lambda codes: codes.to_frame("project_code").merge(
-        projects.astype({"project_project_code": "string"}), how="left", left_on="project_code",
-        right_on="project_project_code"))
+    projects = projects.astype({"project_project_code": "string"})
+    merged = _per_distinct_key(out["project_code"].astype("string"), lambda distinct: distinct.to_frame("project_code").merge(
+        projects, how="left", left_on="project_code", right_on="project_project_code"))
     checked = np.zeros(len(out), dtype=bool)
     agree = np.ones(len(out), dtype=bool)
     for column in ("channel_name", "purpose"):
