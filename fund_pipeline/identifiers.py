@@ -34,9 +34,21 @@ def check_characters(first17: pd.Series) -> pd.Series:
 
 
 def resident_id_status(ids: pd.Series, today: pd.Timestamp | None = None) -> pd.Series:
-    """Classify each resident ID: ok, missing, masked, legacy15, format, birth_date or checksum."""
+    """Classify each resident ID: ok, missing, masked, legacy15, format, birth_date or checksum.
+
+    Each distinct value is checked once: a household's ID repeats on every one of its payment rows."""
+    text = ids.astype("string")
+    codes, distinct = pd.factorize(text, use_na_sentinel=True)
+    statuses = _distinct_status(pd.Series(distinct, dtype="string"), today)
+    statuses = pd.concat([statuses, pd.Series([ID_MISSING], dtype="string")], ignore_index=True)
+    status = statuses.take(np.where(codes < 0, len(distinct), codes))  # a missing ID is missing
+    status.index = ids.index
+    return status
+
+
+def _distinct_status(ids: pd.Series, today: pd.Timestamp | None) -> pd.Series:
     today = today or pd.Timestamp.today().normalize()
-    text = ids.astype("string").str.strip().str.upper()
+    text = ids.str.strip().str.upper()
     status = pd.Series(ID_FORMAT, index=ids.index, dtype="string")
     status[text.isna() | (text == "")] = ID_MISSING
     status[text.str.contains("*", regex=False).fillna(False)] = ID_MASKED

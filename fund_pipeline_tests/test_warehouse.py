@@ -35,3 +35,46 @@ def test_postgres_failed_publish_leaves_previous_tables(postgres_url):
     for schema in ("clean", "quarantine"):
         warehouse.execute(f"drop table if exists {schema}.t")
     _publish_then_fail(warehouse, pd.DataFrame({"a": ["ok", "bad\x00value"]}))
+
+
+def test_duckdb_large_read_gives_the_frame_a_plain_read_gives(tmp_path):
+    # The landed rows of a large source are read through Arrow; the rules must see the very frame read_table
+    # gives: nullable integers and booleans where values are missing, numpy ones where none is, text as
+    # pandas strings, a column without any value as object.
+    warehouse = Warehouse.from_url(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    warehouse.execute(
+        "create schema if not exists landing; create table landing.t as select * from (values "
+        "(1::bigint, 2::bigint, 1.5::double, 'a', null::varchar, true, false, timestamp '2016-01-02 03:04:05', date '2016-05-01'),"
+        "(null, 3, null, null, null, null, true, null, null),"
+        "(4, 5, 2.5, '身份证', null, false, true, timestamp '2016-12-31 00:00:00', date '2016-12-31')"
+        ") v(with_gaps, whole, amount, name, never_filled, flag_with_gaps, flag, paid_at, paid_on)")
+    warehouse.execute("create table landing.empty as select * from landing.t where false")
+    for table in ("t", "empty"):
+        large, plain = warehouse.read_large_table("landing", table), warehouse.read_table("landing", table)
+        pd.testing.assert_frame_equal(large, plain, check_exact=True)
+    large = warehouse.read_large_table("landing", "t")
+    assert str(large["with_gaps"].dtype) == "Int64" and str(large["whole"].dtype) == "int64"
+    assert str(large["flag_with_gaps"].dtype) == "boolean" and str(large["flag"].dtype) == "bool"
+    assert large["never_filled"].dtype == object and large["never_filled"].isna().all()
+    assert large["name"].tolist()[2] == "身份证"
+
+
+def test_duckdb_load_keeps_every_value(tmp_path):
+    # Frames are loaded through Arrow: text (pandas strings and plain objects), nullable numbers, flags and times
+    # come back as they went in.
+    warehouse = Warehouse.from_url(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    frame = pd.DataFrame({
+        "text": pd.Series(["a", None, "身份证"], dtype="string"), "loose": pd.Series(["x", 7, None], dtype=object),
+        "count": pd.array([1, None, 3], dtype="Int64"), "amount": [1.25, float("nan"), 3.0],
+        "flag": pd.array([True, None, False], dtype="boolean"),
+        "paid_at": pd.to_datetime(["2016-01-02 03:04:05", None, "2016-12-31 00:00:00"]),
+    })
+    warehouse.replace_table("clean", "t", frame)
+    back = warehouse.read_table("clean", "t")
+    assert back["text"].tolist()[::2] == ["a", "身份证"] and back["text"].isna().tolist() == [False, True, False]
+    assert back["loose"].tolist()[:2] == ["x", "7"] and pd.isna(back["loose"].iloc[2])
+    assert back["count"].tolist()[::2] == [1, 3] and back["count"].isna().tolist() == [False, True, False]
+    assert back["amount"].tolist()[::2] == [1.25, 3.0] and pd.isna(back["amount"].iloc[1])
+    assert back["flag"].tolist()[::2] == [True, False] and pd.isna(back["flag"].iloc[1])
+    assert back["paid_at"].tolist()[::2] == [pd.Timestamp("2016-01-02 03:04:05"), pd.Timestamp("2016-12-31")]
+    assert pd.isna(back["paid_at"].iloc[1])

@@ -52,12 +52,11 @@ def validate_and_split(entity: str, landed: pd.DataFrame, refs: References, cata
     findings["_position"] = _positions(findings, frame)
     error_rules, error_messages = _reasons(findings, frame.index, "error")
     warning_rules, _ = _reasons(findings, frame.index, "warning")
-    ingest_errors = frame["_bad_fields"].fillna("").astype(str) != "" if "_bad_fields" in frame else False
-    ingest_reason = "INGEST:" + frame["_bad_fields"].fillna("").astype(str).str.rstrip(",") if "_bad_fields" in frame else ""
+    ingest_errors, ingest_reason = _ingest_errors(frame)
     quarantine = (error_rules.notna() | ingest_errors).to_numpy(dtype=bool)
     frame["warning_rules"] = warning_rules
-    frame["quarantine_rules"] = error_rules.fillna("").where(~ingest_errors, ingest_reason).astype("string")
-    frame["quarantine_reasons"] = error_messages.fillna("单元格值无法解析或必填项为空").where(quarantine, pd.NA).astype("string")
+    frame["quarantine_rules"], frame["quarantine_reasons"] = _quarantine_reasons(
+        error_rules, error_messages, ingest_errors, ingest_reason, quarantine)
     del error_rules, error_messages, warning_rules, ingest_errors, ingest_reason
     keep = [c for c in original if c != "_bad_fields"] + _derived_to_keep(entity, frame, landed)
     for column in original:  # rules saw placeholders as empty; the tables keep what the sheet said
@@ -65,7 +64,8 @@ def validate_and_split(entity: str, landed: pd.DataFrame, refs: References, cata
     del landed
     # A suspect amount's unit-slip repair travels with the quarantined row: the county-year measures count it.
     repair = ["unit_slip_amount"] if "unit_slip_amount" in frame.columns else []
-    _drop_unkept(frame, keep + repair + ["warning_rules", "quarantine_rules", "quarantine_reasons"])
+    _drop_unkept(frame, keep + repair + ["warning_rules", "quarantine_rules", "quarantine_reasons"],
+                 before_copy=bool(quarantine.any()))
     published, quarantined = _split(frame, quarantine, keep, repair)
     del frame
     reconciliation = _reconcile(published, quarantined)
@@ -81,10 +81,13 @@ def collect_if_large(rows: int) -> None:
         gc.collect()
 
 
-def _drop_unkept(frame: pd.DataFrame, kept: list[str]) -> None:
-    """The rules' helper columns are not published: free them before the published rows are taken."""
+def _drop_unkept(frame: pd.DataFrame, kept: list[str], before_copy: bool) -> None:
+    """The rules' helper columns are not published: free them before the published rows are taken (a copy
+    when some rows are quarantined; with none, no copy follows, and the caller's collection after conforming
+    the tables does the work once)."""
     frame.drop(columns=[c for c in frame.columns if c not in set(kept)], inplace=True)
-    collect_if_large(len(frame))
+    if before_copy:
+        collect_if_large(len(frame))
 
 
 def _split(frame: pd.DataFrame, quarantine: np.ndarray, keep: list[str],
@@ -101,7 +104,32 @@ def _split(frame: pd.DataFrame, quarantine: np.ndarray, keep: list[str],
     return published, quarantined
 
 
+def _quarantine_reasons(error_rules: pd.Series, error_messages: pd.Series, ingest_errors, ingest_reason,
+                        quarantine: np.ndarray) -> tuple[pd.Series, pd.Series]:
+    """The rules a quarantined row breaks (or INGEST:<fields>) and why, written on the quarantined rows only:
+    the published rows do not carry these columns, so a million of them are not filled to be dropped."""
+    rules, messages = error_rules[quarantine], error_messages[quarantine]
+    if not isinstance(ingest_errors, bool):
+        ingest_errors = ingest_errors[quarantine]
+    rules = rules.fillna("").where(~ingest_errors, ingest_reason).astype("string")
+    messages = messages.fillna("单元格值无法解析或必填项为空").astype("string")
+    return rules.reindex(error_rules.index), messages.reindex(error_rules.index)
+
+
+def _ingest_errors(frame: pd.DataFrame) -> tuple[pd.Series | bool, pd.Series | str]:
+    """Rows with cells the reader could not parse, and their reason (INGEST:<fields>), written for those
+    rows only: at a million rows the rest would be a million empty strings built and thrown away."""
+    if "_bad_fields" not in frame:
+        return False, ""
+    bad_fields = frame["_bad_fields"].fillna("").astype(str)
+    ingest_errors = bad_fields != ""
+    return ingest_errors, "INGEST:" + bad_fields[ingest_errors.to_numpy(dtype=bool)].str.rstrip(",")
+
+
 def _positions(findings: pd.DataFrame, frame: pd.DataFrame) -> pd.Series:
+    """Each finding's row position. Without findings (a clean county-year) no million-key lookup is built."""
+    if findings.empty:
+        return pd.Series(index=findings.index, dtype="int64")
     lookup = pd.Series(frame.index, index=frame["row_key"].astype("string"))
     return findings["row_key"].map(lookup)
 

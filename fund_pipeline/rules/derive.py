@@ -73,17 +73,35 @@ def blank_placeholders(entity: str, out: pd.DataFrame, missing: MissingValues) -
     ids = {p.strip() for p in missing.identifier_placeholders}
     named = pd.Series("", index=out.index, dtype="string")
     for column in _placeholder_fields(entity, out, missing):
-        values = out[column].astype("string").str.strip()
-        hit = values.str.upper().isin(text)
+        # Each distinct value is looked at once: a column of a million rows holds a few thousand values.
+        codes, distinct = pd.factorize(out[column].astype("string"), use_na_sentinel=True)
+        values = pd.Series(distinct, dtype="string").str.strip()
+        is_placeholder = values.str.upper().isin(text)
         if column in missing.identifier_fields:
-            hit |= values.isin(ids)
-        hit = hit.fillna(False).astype(bool)
+            is_placeholder |= values.isin(ids)
+        is_placeholder = np.append(is_placeholder.fillna(False).to_numpy(dtype=bool), False)  # a missing value is none
+        hit = is_placeholder[codes]  # code -1 (missing) takes the appended False
         if hit.any():
             out[column] = out[column].where(~hit, pd.NA)
             label = {f.name: f.label for f in ENTITIES.get(entity, ())}.get(column, column)
-            named = named.where(~hit, named + label + "=" + values.fillna("") + ";")
+            held = values.take(codes[hit])
+            held.index = out.index[hit]
+            named = named.mask(hit, named[hit] + label + "=" + held + ";")
     out["placeholder_fields"] = named.str.rstrip(";").replace("", pd.NA)
     out["placeholder_free"] = out["placeholder_fields"].isna()
+
+
+def _per_distinct_key(keys: pd.Series, look_up) -> pd.DataFrame:
+    """look_up(distinct keys) -> one row per key, in order; returned as one row per row of `keys` (a missing key
+    is looked up as one more distinct key). A million rows name a few hundred projects: each is looked up once."""
+    codes, distinct = pd.factorize(keys, use_na_sentinel=True)
+    distinct = pd.concat([pd.Series(distinct, dtype=keys.dtype), pd.Series([pd.NA], dtype=keys.dtype)], ignore_index=True)
+    found = look_up(distinct)
+    if len(found) != len(distinct):
+        raise ValueError(f"{keys.name}: a key matched more than one row")
+    rows = found.take(np.where(codes < 0, len(distinct) - 1, codes))
+    rows.index = keys.index
+    return rows
 
 
 def _allocation(entity: str, out: pd.DataFrame, refs: References) -> None:
@@ -91,10 +109,9 @@ def _allocation(entity: str, out: pd.DataFrame, refs: References) -> None:
     if "project_code" not in out.columns or entity == "projects":
         return
     projects = refs.project_allocation().add_prefix("project_")
-    merged = out[["project_code"]].astype("string").merge(
-        projects.astype({"project_project_code": "string"}), how="left", left_on="project_code",
-        right_on="project_project_code")
-    merged.index = out.index
+    projects = projects.astype({"project_project_code": "string"})
+    merged = _per_distinct_key(out["project_code"].astype("string"), lambda distinct: distinct.to_frame("project_code").merge(
+        projects, how="left", left_on="project_code", right_on="project_project_code"))
     checked = np.zeros(len(out), dtype=bool)
     agree = np.ones(len(out), dtype=bool)
     for column in ("channel_name", "purpose"):
@@ -120,8 +137,9 @@ def _suspect_ratios(entity: str, out: pd.DataFrame) -> None:
     amount = pd.to_numeric(out[column], errors="coerce").astype("Float64")
     positive = amount.where(amount > 0)
     keys = [out[g].astype("string").fillna("") for g in group if g in out.columns]
-    median = positive.groupby(keys, dropna=False).transform("median") if keys else positive.median()
-    size = positive.groupby(keys, dropna=False).transform("count") if keys else positive.count()
+    grouped = positive.groupby(keys, dropna=False) if keys else None  # grouped once, for both measures
+    median = grouped.transform("median") if keys else positive.median()
+    size = grouped.transform("count") if keys else positive.count()
     out["median_ratio"] = (positive / median).where(size >= min_rows).astype("Float64")
     if "project_budget" in out.columns:
         out["budget_ratio"] = (positive / out["project_budget"].where(out["project_budget"] > 0)).astype("Float64")
@@ -196,7 +214,9 @@ def _outstanding_loans(out: pd.DataFrame) -> None:
 
 def add_derived_columns(entity: str, frame: pd.DataFrame, refs: References,
                         missing: MissingValues | None = None) -> pd.DataFrame:
-    out = frame.copy()
+    """The frame with the derived columns added. Its columns are shared with the frame passed in, not
+    copied (copy-on-write: a column replaced here is replaced in the result only)."""
+    out = frame.copy(deep=False)
     blank_placeholders(entity, out, missing or load_catalogue().missing_values)
     if {"township_code", "village"} <= set(out.columns) and entity != "villages":
         looked_up = _village_lookup(out, refs)

@@ -187,13 +187,30 @@ def columns_read(compiled: list[CompiledCheck]) -> list[str]:
     return sorted(names)
 
 
+def _numpy_floats_for_between(frame: pd.DataFrame, compiled: list[CompiledCheck]) -> pd.DataFrame:
+    """GX compares a column with a range in one vectorised step only when the column is numpy's float64 (or
+    int); a nullable Float64 column is compared value by value in Python. Such a column that only ranges are
+    checked on is handed over as float64: its missing values are NaN, which GX counts as missing all the same."""
+    ranged, other = set(), set()
+    for item in compiled:
+        read = columns_read([item])
+        if item.check.expect == "between":
+            ranged.add(item.check.params["column"])
+            read = [c for c in read if c != item.check.params["column"]]
+        other.update(read)
+    for column in sorted(ranged - other):
+        if column in frame.columns and isinstance(frame[column].dtype, pd.Float64Dtype):
+            frame[column] = frame[column].astype("float64")
+    return frame
+
+
 def run_suite(name: str, frame: pd.DataFrame, compiled: list[CompiledCheck], docs_dir: Path | None = None,
               run_name: str | None = None):
     """Validate a frame with GX; returns (compiled check, GX result) pairs in suite order.
     With docs_dir, the run goes through a Checkpoint and GX Data Docs are rendered there, offline and
     from a masked, escaped copy of the result (rules/data_docs.py)."""
     context = _context()
-    frame = frame[[c for c in columns_read(compiled) if c in frame.columns]]
+    frame = _numpy_floats_for_between(frame[[c for c in columns_read(compiled) if c in frame.columns]], compiled)
     definition = _definition(context, name, build_suite(name, compiled))
     if docs_dir is None:
         result = definition.run(batch_parameters={"dataframe": frame}, result_format=_FIRST_PASS)

@@ -190,8 +190,10 @@ _DTYPES = {"money": "float64", "number": "float64", "percent": "float64", "integ
 
 
 def conform(entity: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """Give every canonical and lineage column its warehouse type, so even an empty table has the right columns."""
-    out = frame.copy()
+    """Give every canonical and lineage column its warehouse type, so even an empty table has the right columns.
+
+    The frame passed in is not changed, nor copied: the result shares its columns (copy-on-write)."""
+    out = frame.copy(deep=False)
     for f in ENTITIES[entity]:
         dtype = _DTYPES[f.type]
         if f.name not in out:

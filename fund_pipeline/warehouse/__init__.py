@@ -15,6 +15,7 @@ import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sqlalchemy.engine import make_url
 
@@ -211,18 +212,18 @@ class DuckDBWarehouse(Warehouse):
         return con.execute(sql, params or {}).df() if params else con.execute(sql).df()
 
     def read_large_table(self, schema: str, table: str) -> pd.DataFrame:
+        """Fetched as Arrow and converted column by column (the Arrow buffers freed as each column is taken):
+        several times faster than DuckDB's own DataFrame conversion, and one copy of the rows instead of two."""
         with self.connect() as con:
-            result = con.execute(f'select * from {schema}."{table}"')
-            parts = [result.fetch_df_chunk(64)]  # 64 vectors of 2,048 rows
-            while len(parts[-1]):
-                parts.append(result.fetch_df_chunk(64))
-        if len(parts) <= 2:  # one part (or none: the empty frame has the columns)
-            return parts[0]
-        parts.pop()
-        return pd.concat(parts, ignore_index=True)
+            rows = con.sql(f'select * from {schema}."{table}"').to_arrow_table()
+        return frame_from_arrow(rows)
 
     def _load(self, con, schema, table, frame):
-        con.register("_incoming", _arrow_friendly(frame))
+        # Handed over as an Arrow table: DuckDB scans it in parallel, and pandas' string columns (Arrow
+        # already) are not converted a second time on the way, as a scan of the DataFrame would.
+        import pyarrow as pa
+
+        con.register("_incoming", pa.Table.from_pandas(_arrow_friendly(frame), preserve_index=False))
         try:
             columns = ", ".join(f'"{c}"' for c in frame.columns)
             con.execute(f'insert into {schema}."{table}" ({columns}) select {columns} from _incoming')
@@ -433,6 +434,40 @@ class _CsvStream(io.RawIOBase):
         chunk = self._text[self._position:end]
         self._position += len(chunk)
         return chunk
+
+
+# Arrow types a warehouse table holds (see _sql_type) and the pandas types DuckDB's own conversion gives them.
+_NULLABLE_PANDAS = {pa_type: dtype for pa_type, dtype in (
+    ("int8", "Int8"), ("int16", "Int16"), ("int32", "Int32"), ("int64", "Int64"),
+    ("uint8", "UInt8"), ("uint16", "UInt16"), ("uint32", "UInt32"), ("uint64", "UInt64"), ("bool", "boolean"))}
+
+
+def frame_from_arrow(table) -> pd.DataFrame:
+    """A DuckDB result fetched as Arrow, as the same frame DuckDB's `.df()` builds: integers and booleans
+    with nulls become nullable (Int64, boolean) and without nulls numpy; text is pandas' string type, or
+    object holding None where the column has no value at all; dates become datetime64[us]. The table is
+    consumed: its buffers are released as the frame takes each column over."""
+    import pyarrow as pa
+
+    nulls = {name: table.column(name).null_count for name in table.column_names}
+    kinds = {field.name: field.type for field in table.schema}
+    rows = table.num_rows
+
+    def nullable(pa_type):
+        dtype = _NULLABLE_PANDAS.get(str(pa_type))
+        return pd.api.types.pandas_dtype(dtype) if dtype else None
+
+    frame = table.to_pandas(types_mapper=nullable, date_as_object=False, split_blocks=True, self_destruct=True)
+    del table
+    for name, kind in kinds.items():
+        if str(kind) in _NULLABLE_PANDAS and not nulls[name]:
+            frame[name] = frame[name].to_numpy(dtype=frame[name].dtype.numpy_dtype)
+        elif pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+            if nulls[name] == rows:
+                frame[name] = pd.Series(np.full(rows, None, dtype=object), index=frame.index)
+        elif pa.types.is_date(kind):
+            frame[name] = frame[name].astype("datetime64[us]")
+    return frame
 
 
 def _arrow_friendly(frame: pd.DataFrame) -> pd.DataFrame:
