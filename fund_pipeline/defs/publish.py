@@ -122,9 +122,10 @@ def _rows_to_publish(warehouse: Warehouse, entity: str, specs: list[SourceSpec],
         if not in_years.all():
             landed = landed[in_years]
     aside = landed["_set_aside"].notna().to_numpy(dtype=bool)
+    if not aside.any():  # the usual case: no mask over a million rows to build an empty frame
+        return _RowsToPublish(landed, _set_aside_rows(entity, landed.iloc[0:0]), years)
     set_aside = _set_aside_rows(entity, landed[aside])
-    if aside.any():
-        landed = landed[~aside]
+    landed = landed[~aside]
     return _RowsToPublish(landed, set_aside, years)
 
 
