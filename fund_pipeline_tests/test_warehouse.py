@@ -78,3 +78,32 @@ def test_duckdb_load_keeps_every_value(tmp_path):
     assert back["flag"].tolist()[::2] == [True, False] and pd.isna(back["flag"].iloc[1])
     assert back["paid_at"].tolist()[::2] == [pd.Timestamp("2016-01-02 03:04:05"), pd.Timestamp("2016-12-31")]
     assert pd.isna(back["paid_at"].iloc[1])
+
+
+def test_postgres_large_read_keeps_every_value_and_gives_duckdbs_frame(postgres_url, tmp_path):
+    # PostgreSQL's large read is a COPY parsed by Arrow: text that looks like CSV's own syntax (quotes, commas,
+    # line breaks, the null marker itself, the empty string) must come back as it went in, and the frame must
+    # be the one DuckDB's large read gives for the same rows.
+    frame = pd.DataFrame({
+        "name": pd.Series(['a,"b"', "", "line\nbreak", "\\N", None, "身份证"], dtype="string"),
+        "never_filled": pd.Series([None] * 6, dtype="string"),
+        "count": pd.array([1, None, 3, 4, 5, 6], dtype="Int64"), "whole": [1, 2, 3, 4, 5, 6],
+        "amount": [1.25, float("nan"), 3.0, 0.1 + 0.2, -0.0, 1e-9],
+        "flag": pd.array([True, None, False, True, True, False], dtype="boolean"),
+        "paid_at": pd.to_datetime(["2016-01-02 03:04:05.250", None, "2016-12-31 00:00:00.000", None, None, None]),
+    })
+    postgres = Warehouse.from_url(postgres_url)
+    duckdb = Warehouse.from_url(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    try:
+        for warehouse in (postgres, duckdb):
+            warehouse.replace_table("landing", "large_read_test", frame)
+        large = postgres.read_large_table("landing", "large_read_test").sort_values("whole", ignore_index=True)
+        assert large["name"].tolist()[:4] == ['a,"b"', "", "line\nbreak", "\\N"]
+        assert pd.isna(large["name"].iloc[4]) and large["name"].iloc[5] == "身份证"
+        assert large["never_filled"].isna().all() and large["flag"].isna().tolist() == [False, True, False, False, False, False]
+        assert large["amount"].iloc[3] == 0.1 + 0.2 and large["amount"].iloc[5] == 1e-9
+        assert large["paid_at"].iloc[0] == pd.Timestamp("2016-01-02 03:04:05.250")
+        theirs = duckdb.read_large_table("landing", "large_read_test").sort_values("whole", ignore_index=True)
+        pd.testing.assert_frame_equal(large, theirs, check_exact=True)
+    finally:
+        postgres.execute("drop table if exists landing.large_read_test")
