@@ -105,7 +105,7 @@ def warehouse_target_path(warehouse_url: str) -> Path:
     the folders piled up). A folder per warehouse keeps that warehouse's state from run to run; the dbt build
     lock makes one dbt at a time use it."""
     key = hashlib.sha256(warehouse_url.encode("utf-8")).hexdigest()[:12]
-    return dbt_project.target_path / f"warehouse-{key}"
+    return dbt_project.project_dir / dbt_project.target_path / f"warehouse-{key}"
 
 
 class VenvDbtCliResource(DbtCliResource):
