@@ -21,3 +21,29 @@ def test_sample_command_writes_the_county(tmp_path, capsys):
     assert main(["sample", "--out", str(tmp_path / "c"), "--scale", "0.002", "--years", "2016", "--plant-violations"]) == 0
     assert (tmp_path / "c" / "expected_findings.csv").exists()
     assert "预置违规" in capsys.readouterr().out
+
+
+def _modules_loaded_by(code: str) -> set[str]:
+    """The top-level packages a fresh interpreter has imported after running code."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code + "\nimport sys; print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"],
+                         capture_output=True, text=True, check=True).stdout
+    return set(out.split())
+
+
+def test_validate_loads_no_orchestration_validation_or_dbt_library(tmp_path):
+    """A clerk's check starts in a moment: it never imports Dagster, Great Expectations or dbt."""
+    path = write_sheet(tmp_path / "交通运输局/2016年交通扶贫资金拨付台账.xlsx", [transport_row(1), transport_row(2)])
+    loaded = _modules_loaded_by(f"from fund_pipeline.cli import main; main(['validate', {str(path)!r}])")
+    assert {"fund_pipeline", "pandas"} <= loaded
+    assert not loaded & {"dagster", "dagster_dbt", "dbt", "great_expectations"}
+
+
+def test_the_pipeline_definitions_load_without_great_expectations():
+    """Loading the definitions (every `run`, the webserver, the daemon) leaves Great Expectations to the first step
+    that validates."""
+    loaded = _modules_loaded_by("from fund_pipeline.definitions import defs")
+    assert {"fund_pipeline", "dagster", "dagster_dbt"} <= loaded
+    assert "great_expectations" not in loaded

@@ -1,6 +1,7 @@
 """The dbt project (staging -> intermediate -> marts) as Dagster assets."""
 
 
+import hashlib
 import json
 import sys
 from collections.abc import Mapping
@@ -60,15 +61,17 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         project_compliance, household_transfers, payment_accounts. One run at a time rebuilds them."""
         warehouse = fund.warehouse()
         with warehouse.lock("dbt"):
-            _prepare_partial_build(context, dbt, warehouse)
+            target_path = warehouse_target_path(fund.warehouse_url)
+            _prepare_partial_build(context, dbt, warehouse, target_path)
             warehouse.release()  # dbt opens the DuckDB file in its own process
-            yield from dbt.cli(["build"], context=context).stream()
+            yield from dbt.cli(["build", *SKIPPED_ARTIFACTS], context=context, target_path=target_path).stream()
             keep_grants(warehouse)  # dbt rebuilt the marts as new tables: renew the read roles' grants
 
     return fund_dbt_models
 
 
-def _prepare_partial_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse) -> None:
+def _prepare_partial_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse,
+                           target_path: Path) -> None:
     """A run for some sources only (`run --source X`) builds just the models downstream of them; on a fresh
     warehouse the others, and the clean tables they read, do not exist yet. Create the missing clean tables
     empty and build the missing models outside the selection (and what they read), so the selected ones build."""
@@ -84,7 +87,25 @@ def _prepare_partial_build(context: dg.AssetExecutionContext, dbt: DbtCliResourc
     if missing:
         context.log.info(f"先建立本次未选中且尚不存在的 dbt 模型:{', '.join(missing)}")
         warehouse.release()
-        dbt.cli(["run", "--select", " ".join(f"+{name}" for name in missing)], manifest=dbt_project.manifest_path).wait()
+        dbt.cli(["run", *SKIPPED_ARTIFACTS, "--select", " ".join(f"+{name}" for name in missing)],
+                manifest=dbt_project.manifest_path, target_path=target_path).wait()
+
+
+# The run's manifest.json and run_results.json: Dagster learns each model's result from dbt's event stream, and
+# the manifest the assets are defined from is the parse's (dbt/target), so writing them is work nobody reads.
+SKIPPED_ARTIFACTS = ("--no-write-json",)
+
+
+def warehouse_target_path(warehouse_url: str) -> Path:
+    """dbt's target folder for one warehouse, the same on every run.
+
+    dbt re-parses the whole project when the connection differs from the one its partial-parse state was saved
+    with (the DuckDB file is part of the profile). dagster-dbt gives each invocation a new folder, seeded from
+    dbt/target's state, so every run on any warehouse but the one last parsed for parsed everything again (and
+    the folders piled up). A folder per warehouse keeps that warehouse's state from run to run; the dbt build
+    lock makes one dbt at a time use it."""
+    key = hashlib.sha256(warehouse_url.encode("utf-8")).hexdigest()[:12]
+    return dbt_project.project_dir / dbt_project.target_path / f"warehouse-{key}"
 
 
 class VenvDbtCliResource(DbtCliResource):
@@ -96,6 +117,12 @@ class VenvDbtCliResource(DbtCliResource):
         from packaging.version import Version
 
         return Version(version("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args):
+        """No dbt adapter in this process: dagster-dbt loads the project, profile and macros into one before
+        every dbt command (over a second of CPU) only so that `fetch_row_counts` and `fetch_column_metadata`
+        can query the built models, and these assets use neither; dbt itself runs in its own process."""
+        return None
 
 
 def dbt_resource() -> DbtCliResource:

@@ -14,8 +14,6 @@ import re
 from collections import OrderedDict
 from pathlib import Path
 
-from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
-
 from fund_pipeline.report.masking import mask_string
 
 _REMOTE_TAG = re.compile(r"<link[^>]+href=\"https?://[^\"]*\"[^>]*>|<script[^>]+src=\"https?://[^\"]*\"[^>]*>\s*</script>",
@@ -101,6 +99,8 @@ def render(context, site_name: str, docs_dir: Path, checkpoint_result) -> None:
     GX's own index page is not rendered (it costs more than the validation itself, and `write_index`
     replaces it); only the pages of these results are, and pages whose results this process does not
     hold are dropped, as GX's index builder would."""
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+
     _reuse_compiled_templates()
     store = context.validation_results_store
     identifiers = []
@@ -109,9 +109,22 @@ def render(context, site_name: str, docs_dir: Path, checkpoint_result) -> None:
         identifiers += [identifier, ExpectationSuiteIdentifier(name=result.suite_name)]
     builder = context._init_site_builder_for_data_docs_site_creation(
         site_name=site_name, site_config=context.variables.data_docs_sites[site_name])
+    _skip_static_assets_if_copied(builder, Path(docs_dir))
     builder.build(identifiers, build_index=False)
+    _STATIC_ASSETS_COPIED.add(Path(docs_dir).resolve())
     _drop_pages_without_results(builder)
     make_offline(docs_dir)
+
+
+_STATIC_ASSETS_COPIED: set[Path] = set()
+
+
+def _skip_static_assets_if_copied(builder, docs_dir: Path) -> None:
+    """GX copies its stylesheets, scripts and images into the site on every build (a third of a build's cost);
+    they never change, so a site this process has already built (and that still has them) is not given them again."""
+    folder = docs_dir.resolve()
+    if folder in _STATIC_ASSETS_COPIED and (folder / "static").is_dir():
+        builder.target_store.copy_static_assets = lambda *args, **kwargs: None
 
 
 def _drop_pages_without_results(builder) -> None:

@@ -11,17 +11,20 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import great_expectations as gx
 import pandas as pd
-from great_expectations.core.run_identifier import RunIdentifier
-from great_expectations.expectations.row_conditions import Column
 
+from fund_pipeline.lazy import lazy
 from fund_pipeline.pipeline.lifecycle import business_key
 from fund_pipeline.reference import channel_purposes
 from fund_pipeline.rules import data_docs
 from fund_pipeline.rules.catalogue import Catalogue, Check, Rule
 from fund_pipeline.rules.wording import column_label, expected_sentence
 from fund_pipeline.sources.schemas import ENTITIES
+
+# Great Expectations is imported by the first suite this process builds or runs, not by whatever imports this module.
+gx = lazy("great_expectations")
+RunIdentifier = lazy("great_expectations.core.run_identifier", "RunIdentifier")
+Column = lazy("great_expectations.expectations.row_conditions", "Column")
 
 FINDING_COLUMNS = (
     "run_id", "rule_id", "severity", "level", "target", "source", "department", "source_file", "sheet",
