@@ -374,7 +374,7 @@ def main(argv: list[str] | None = None) -> None:
                         ["make", "--no-print-directory", "run", f"SAMPLE={sample}", f"SCALE={args.make_run_scale}"],
                         base_env, logs / f"{stage}.log")
             log_text = (logs / f"{stage}.log").read_text(encoding="utf-8", errors="replace")
-            kept = f"; {log_text.count('输入未变')} steps kept their output" if again else ""
+            kept = f"; {log_text.count('(输入未变,沿用上次结果)')} steps kept their output" if again else ""
             m.detail = m.detail or f"sample scale {args.make_run_scale}; {rows_read(logs / f'{stage}.log')}{kept}"
         else:  # rules
             snippet = RULES_SNIPPET.format(benchmarks=str(HERE), inbox=str(inbox))
