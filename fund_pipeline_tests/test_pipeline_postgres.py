@@ -90,3 +90,38 @@ def test_findings_match_the_duckdb_run(postgres_run, postgres_url, duckdb_run):
         return set(map(tuple, frame.astype(str).values.tolist()))
 
     assert len(pg) > 0 and as_set(pg) == as_set(duck)
+
+
+def _state(warehouse: Warehouse) -> dict[str, pd.DataFrame]:
+    """What a run leaves in the tables people read, without the columns that name the run or the moment."""
+    run_columns = {"run_id", "detected_at", "status", "first_seen_run", "first_seen_at"}
+    out = {}
+    for schema, table in (("clean", "household_payments"), ("clean", "disbursements"), ("quarantine", "household_payments"),
+                          ("audit", "current_findings"), ("audit", "current_reconciliation"), ("audit", "set_aside_rows"),
+                          ("marts", "county_year_measures"), ("marts", "fund_flow")):
+        if not warehouse.table_exists(schema, table):
+            continue
+        frame = warehouse.read_table(schema, table)
+        frame = frame.drop(columns=[c for c in frame.columns if c in run_columns])
+        order = sorted(frame.columns)
+        out[f"{schema}.{table}"] = frame[order].sort_values(order, ignore_index=True, na_position="first")
+    return out
+
+
+def test_a_second_run_keeps_every_step_and_every_table(postgres_run, postgres_url, sample_inbox, tmp_path):
+    # Nothing changed since the module's run: on PostgreSQL too, every landing and publishing step keeps its
+    # output, carries its findings into the run, and the tables stay as they were.
+    _, instance = postgres_run
+    warehouse = Warehouse.from_url(postgres_url)
+    before = _state(warehouse)
+    settings = Settings.from_env().with_overrides(inbox=sample_inbox, warehouse_url=postgres_url,
+                                                   reports_dir=tmp_path / "reports", cache_dir=tmp_path / "cache")
+    again = run_pipeline(settings, instance=instance)
+    assert again.success, again.error
+    assert len(again.summary.steps) > 20 and again.summary.kept == again.summary.steps
+    after = _state(warehouse)
+    assert set(after) == set(before) and {"clean.household_payments", "audit.current_findings"} <= set(after)
+    for name, frame in before.items():
+        pd.testing.assert_frame_equal(after[name], frame, obj=name)
+    statuses = warehouse.query("select distinct run_id, status from audit.current_findings")
+    assert set(statuses["run_id"]) <= {again.run_id} and set(statuses["status"]) <= {"持续"}
