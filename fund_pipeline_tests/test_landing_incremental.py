@@ -5,6 +5,7 @@ findings, reconciliation, marts) equals a run from scratch."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -107,9 +108,9 @@ def test_only_the_resent_file_is_read_again(runs):
     second = landing_metadata(SOURCE, runs["second"].run_id)
     assert second["files_read_list"] == [CHANGED]
     assert (second["files_read"], second["files_reused"]) == (1, len(rosters) - 1) == (1, second["files"] - 1)
-    # A source with nothing re-sent reads no file at all.
-    transport = landing_metadata("transport_disbursements", runs["second"].run_id)
-    assert transport["files_read"] == 0 and transport["files_reused"] == transport["files"] > 0
+    # A source with nothing re-sent is not even launched: the run leaves its landing step out.
+    assert "landing/transport_disbursements" in left_out(runs["second"].run_id)
+    assert landing_metadata("transport_disbursements", runs["first"].run_id)["files_read"] > 0
 
 
 def test_a_first_run_reads_every_file(runs):
@@ -147,18 +148,45 @@ def materialized(run_id: str) -> dict[str, dict]:
     return out
 
 
+def left_out(run_id: str) -> dict:
+    """The landing and publishing steps the run left out, their inputs unchanged (its kept-steps tag)."""
+    from fund_pipeline.defs.reuse import KEPT_STEPS_TAG
+
+    return json.loads(dg.DagsterInstance.get().get_run_by_id(run_id).tags.get(KEPT_STEPS_TAG, "{}"))
+
+
+def every_step(run_id: str) -> set[str]:
+    return {step for step in materialized(run_id)} | set(left_out(run_id))
+
+
 def test_only_the_steps_that_depend_on_the_resent_roster_recompute(runs):
     steps = materialized(runs["second"].run_id)
     recomputed = sorted(step for step, metadata in steps.items() if "inputs_unchanged" not in metadata)
     assert recomputed == ["clean/household_payments", f"landing/{SOURCE}"]
-    assert len(steps) > 20
+    # The others are left out of the run; a step is either launched or left out, never both.
+    assert not set(steps) & set(left_out(runs["second"].run_id))
+    assert every_step(runs["second"].run_id) == every_step(runs["first"].run_id) and len(every_step(runs["first"].run_id)) > 20
 
 
 def test_a_run_with_nothing_changed_keeps_every_step(runs):
-    steps = materialized(runs["third"].run_id)
-    assert len(steps) > 20 and all(metadata.get("inputs_unchanged") for metadata in steps.values())
+    run_id = runs["third"].run_id
+    assert materialized(run_id) == {}  # not one landing or publishing step launched
+    steps = left_out(run_id)
+    assert set(steps) == every_step(runs["first"].run_id)
+    from fund_pipeline.defs.jobs import known_years
+
+    # a publishing step with its fiscal years (every one the data holds), a register without
+    assert steps["clean/household_payments"] == sorted(known_years(dg.DagsterInstance.get()))
+    assert steps["clean/villages"] is None
     # and says so in its closing summary
     assert f"沿用上次结果的读取与发布步骤:{len(steps)} 个(共 {len(steps)} 个)" in runs["third"].describe()
+
+
+def test_left_out_steps_are_reconciled_again_in_the_run(runs):
+    warehouse = Warehouse.from_url(runs["kept"].warehouse_url)
+    per_run = warehouse.query("select run_id, count(*) as n, sum(landed) as landed from audit.row_reconciliation "
+                              "group by run_id").set_index("run_id")
+    assert per_run.loc[runs["third"].run_id].tolist() == per_run.loc[runs["second"].run_id].tolist()
 
 
 def test_kept_steps_carry_their_findings_into_the_run(runs):

@@ -9,6 +9,7 @@ import pandas as pd
 from fund_pipeline.defs.dbt import mart_key
 from fund_pipeline.defs.publish import clean_key
 from fund_pipeline.defs.resources import FundPipelineResource
+from fund_pipeline.defs.reuse import carry_kept_steps
 from fund_pipeline.pipeline.accounting import (
     ACCOUNTING_RULES,
     layout_findings,
@@ -118,6 +119,7 @@ def validation_findings(context: dg.AssetExecutionContext, fund: FundPipelineRes
     `audit.rule_summary` for this run. The findings live in `audit.current_findings` (the state now) and
     `audit.validation_findings` (every run's, kept as history): one row per failing row per rule."""
     warehouse, catalogue = fund.warehouse(), load_catalogue()
+    carry_kept_steps(warehouse, context.run_id, context.run.tags)
     stray = unmatched_files(fund.inbox_path, load_layouts(), catalogue, context.run_id)
     replace_findings(warehouse, stray, context.run_id, source="inbox", ingest=True)
     accounted = pd.concat([unaccounted_findings(warehouse, list(load_layouts()), catalogue, context.run_id),

@@ -120,13 +120,23 @@ def keep_landing(context: dg.AssetExecutionContext, warehouse, spec: SourceSpec,
                  fingerprints: dict) -> dg.MaterializeResult:
     """No file of the source changed since it was landed, nor the code or configuration: the landed rows stay,
     and the run carries their reading findings forward (the accounting rules are the audit step's)."""
-    carry_findings_forward(warehouse, context.run_id, source=spec.name, ingest=True, leave=ACCOUNTING_RULES)
-    if "fiscal_year" in warehouse.columns("landing", spec.name):
-        years = warehouse.query(f'select distinct fiscal_year from landing."{spec.name}" where fiscal_year is not null')
-        register_years(context.instance, years["fiscal_year"].unique())
+    carry_landing_findings(warehouse, spec.name, context.run_id)
+    register_landed_years(context.instance, warehouse, spec.name)
     context.log.info(f"{spec.name}:文件未变,沿用上次读取的 {summary['rows_read']:,} 行")
     files = [entry["source_file"] for entry in summary["file_list"]]
     return dg.MaterializeResult(metadata={**landing_metadata(summary, [], files, fingerprints), "inputs_unchanged": True})
+
+
+def carry_landing_findings(warehouse, source: str, run_id: str) -> None:
+    """A kept landing's reading findings become this run's (the accounting rules are the audit step's)."""
+    carry_findings_forward(warehouse, run_id, source=source, ingest=True, leave=ACCOUNTING_RULES)
+
+
+def register_landed_years(instance: dg.DagsterInstance, warehouse, source: str) -> None:
+    """The fiscal years a source's landed rows carry, as partitions (an instance may not know them yet)."""
+    if "fiscal_year" in warehouse.columns("landing", source):
+        years = warehouse.query(f'select distinct fiscal_year from landing."{source}" where fiscal_year is not null')
+        register_years(instance, years["fiscal_year"].unique())
 
 
 def previously_landed(warehouse, source: str, files: list[str]) -> pd.DataFrame:

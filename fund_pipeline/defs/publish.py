@@ -74,17 +74,17 @@ def _landed(warehouse: Warehouse, entity: str, specs: list[SourceSpec]) -> pd.Da
     return landed
 
 
-def _years_to_publish(context: dg.AssetExecutionContext, key: dg.AssetKey, warehouse: Warehouse,
-                      specs: list[SourceSpec]) -> list[str]:
-    """The run's fiscal years, and every landed year this asset has never published (a county's first 2018
-    ledger is published by the next run that reads it, whatever years that run was asked for)."""
-    asked = set(context.partition_keys)
+def years_to_publish(instance: dg.DagsterInstance, key: dg.AssetKey, warehouse: Warehouse, specs: list[SourceSpec],
+                     asked) -> list[str]:
+    """The run's fiscal years (`asked`), and every landed year this asset has never published (a county's
+    first 2018 ledger is published by the next run that reads it, whatever years that run was asked for)."""
+    asked = set(asked)
     found = set()
     for spec in specs:
         if warehouse.table_exists("landing", spec.name) and "fiscal_year" in warehouse.columns("landing", spec.name):
             landed = warehouse.query(f'select distinct fiscal_year from landing."{spec.name}" where fiscal_year is not null')
             found |= {str(int(y)) for y in landed["fiscal_year"]}
-    published = context.instance.get_materialized_partitions(key)
+    published = instance.get_materialized_partitions(key)
     return sorted(asked | (found - set(published)))
 
 
@@ -134,9 +134,14 @@ def yearly(entity: str) -> bool:
     return any(f.name == "fiscal_year" for f in ENTITIES[entity])
 
 
+def registers_of(entity: str) -> list[str]:
+    """The registers an entity is checked against (a register, against those before it)."""
+    return list(REGISTER_ORDER[: REGISTER_ORDER.index(entity)] if entity in REGISTER_ORDER else REGISTER_ORDER)
+
+
 def build_clean_asset(entity: str, specs: list[SourceSpec],
                       partitions: dg.PartitionsDefinition | None = None) -> dg.AssetsDefinition:
-    registers = list(REGISTER_ORDER[: REGISTER_ORDER.index(entity)] if entity in REGISTER_ORDER else REGISTER_ORDER)
+    registers = registers_of(entity)
     key = clean_key(entity)
     rules = [r.id for r in load_catalogue().for_target(entity)]
     description = (
@@ -165,7 +170,8 @@ def build_clean_asset(entity: str, specs: list[SourceSpec],
         # One run at a time publishes an entity, reading every source's landed rows inside the lock, so two
         # runs for different departments never publish a stale mix.
         with warehouse.lock(f"publish:{entity}"):
-            years = _years_to_publish(context, key, warehouse, specs) if partitions is not None else None
+            years = (years_to_publish(context.instance, key, warehouse, specs, context.partition_keys)
+                     if partitions is not None else None)
             step, digest = publish_step(entity), publish_digest(warehouse, entity, specs, registers, years)
             kept = kept_publication(warehouse, entity, step, digest, years) if fund.cache_path is not None else None
             if kept is not None:
@@ -243,12 +249,7 @@ def _reconciled(context: dg.AssetExecutionContext, warehouse: Warehouse, entity:
                 years: list[str] | None, summary: dict) -> dg.MaterializeResult:
     """Per source, file and year, rows and money landed = published + quarantined + set aside: recorded for
     the run and as the current state, and checked."""
-    scope = years_condition(years) if years else ""
-    reconciliation = recount(warehouse, entity, specs, scope).assign(run_id=context.run_id)
-    where = f"entity = '{entity}'" + (f" and {scope}" if scope else "")
-    for table, run_scope in (("row_reconciliation", f"run_id = '{context.run_id}' and "), ("current_reconciliation", "")):
-        warehouse.append("audit", table, reconciliation, delete_where=f"{run_scope}{where}"
-                         if warehouse.table_exists("audit", table) else None)
+    reconciliation = record_reconciliation(warehouse, entity, specs, years, context.run_id)
     return dg.MaterializeResult(
         metadata={"rows_landed": int(reconciliation["landed"].sum()), **summary,
                   "fiscal_years": ", ".join(years) if years else "-"},
@@ -258,6 +259,19 @@ def _reconciled(context: dg.AssetExecutionContext, warehouse: Warehouse, entity:
                 reconciliation.drop(columns=["run_id"]).astype(str).to_dict("records")[:200])},
         )],
     )
+
+
+def record_reconciliation(warehouse: Warehouse, entity: str, specs: list[SourceSpec], years: list[str] | None,
+                          run_id: str) -> pd.DataFrame:
+    """Per source, file and year, rows and money landed = published + quarantined + set aside: recorded for
+    the run (audit.row_reconciliation) and as the current state (audit.current_reconciliation)."""
+    scope = years_condition(years) if years else ""
+    reconciliation = recount(warehouse, entity, specs, scope).assign(run_id=run_id)
+    where = f"entity = '{entity}'" + (f" and {scope}" if scope else "")
+    for table, run_scope in (("row_reconciliation", f"run_id = '{run_id}' and "), ("current_reconciliation", "")):
+        warehouse.append("audit", table, reconciliation, delete_where=f"{run_scope}{where}"
+                         if warehouse.table_exists("audit", table) else None)
+    return reconciliation
 
 
 def specs_by_entity() -> dict[str, list[SourceSpec]]:

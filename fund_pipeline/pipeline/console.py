@@ -114,6 +114,14 @@ def progress_logger(started: float, stream=None):
     return progress
 
 
+def say_kept(started: float, kept, stream=None) -> None:
+    """A progress line for each step the run leaves out (its inputs unchanged), as the step would say it."""
+    handler = ProgressHandler(started, stream or sys.stdout)
+    for step in kept:
+        line = handler._materialized(list(step.key.path), {**step.metadata, "inputs_unchanged": True})
+        _say(f"[{handler._clock()}] {line}", handler.stream)
+
+
 def root_cause(error) -> str:
     while error.cause is not None:
         error = error.cause
@@ -136,10 +144,17 @@ class RunSummary:
 ROW_COLUMNS = ["department", "source", "read", "published", "quarantined", "set_aside"]
 
 
-def summarise_events(events) -> RunSummary:
-    """Rows read per department and the findings by severity, from the runs' own events."""
+def summarise_events(events, kept=()) -> RunSummary:
+    """Rows read per department and the findings by severity, from the runs' own events and the steps the
+    run left out as unchanged (`kept`: defs/reuse.py's KeptStep, with what each recorded)."""
     read: dict[str, int] = {}
     summary = RunSummary()
+    for step in kept:
+        path = tuple(step.key.path)
+        summary.steps.add(path)
+        summary.kept.add(path)
+        if path[0] == "landing":
+            read[path[-1]] = int(step.metadata.get("rows_read", 0))
     for event in events:
         if event.event_type_value != "ASSET_MATERIALIZATION":
             continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import time
@@ -18,9 +19,12 @@ from fund_pipeline.pipeline.console import (
     new_and_resolved,
     progress_logger,
     render_summary,
+    say_kept,
     summarise_events,
 )
 from fund_pipeline.settings import Settings, dagster_instance
+
+_log = logging.getLogger(__name__)
 
 USER_TAG = "fund_pipeline/user"  # who started a manual run: the proxy's authenticated user or the OS user
 
@@ -53,16 +57,17 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
 
     from fund_pipeline.defs.assemble import build_definitions
     from fund_pipeline.defs.jobs import all_years_tags, known_years, register_years, span_of
+    from fund_pipeline.defs.reuse import kept_steps_tag
     from fund_pipeline.recovery import fail_dead_cli_runs, process_tags
     from fund_pipeline.sources.reader import years_in_inbox
     from fund_pipeline.sources.spec import load_layouts
 
-    started = time.monotonic()
+    started, stream = time.monotonic(), sys.stdout
     defs = build_definitions(settings)
     job = defs.resolve_implicit_global_asset_job_def()
     run_config = {}
     if progress:
-        job = job.with_logger_defs({"console": colored_console_logger, "progress": progress_logger(started, sys.stdout)})
+        job = job.with_logger_defs({"console": colored_console_logger, "progress": progress_logger(started, stream)})
         run_config = {"loggers": {"progress": {}, **({"console": {"config": {"log_level": "DEBUG"}}} if verbose else {})}}
     instance = instance or dagster_instance(settings)
     fail_dead_cli_runs(instance)  # a killed earlier run would stay STARTED and hold its pool slots
@@ -73,7 +78,7 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
     # Years are registered from the file names first, so one run covers them; any other year the rows carry
     # is registered by its landing step and published by the same run (see defs/publish.py).
     register_years(instance, [*settings.fiscal_years, *years_in_inbox(load_layouts(), settings.inbox)])
-    results = []
+    results, kept = [], []
     with _quiet(progress and not verbose):
         if not known_years(instance) and landing:  # nothing says which years yet: land first, which registers them
             results.append(job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=landing,
@@ -88,10 +93,15 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
         chosen = sorted(k for k in keys if graph.get(k).is_materializable
                         and (span or graph.get(k).partitions_def is None))
         if chosen:
-            tags = {**(all_years_tags(span) if span else {}), USER_TAG: settings.user, **process_tags()}
+            kept = _steps_to_keep(settings, instance, chosen, span)
+            if progress:
+                say_kept(started, kept, stream)
+            chosen = [k for k in chosen if k not in {step.key for step in kept}]
+            tags = {**(all_years_tags(span) if span else {}), USER_TAG: settings.user, **process_tags(),
+                    **kept_steps_tag(kept)}
             results.append(job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=chosen,
                                                   tags=tags, run_config=run_config))
-    outcome = _outcome(settings, results)
+    outcome = _outcome(settings, results, kept)
     add_publication(outcome.summary, settings.warehouse_url)
     outcome.summary.new, outcome.summary.resolved = new_and_resolved(before, findings_snapshot(settings.warehouse_url))
     outcome.seconds = time.monotonic() - started
@@ -109,7 +119,26 @@ def _quiet(quiet: bool):
         yield
 
 
-def _outcome(settings: Settings, results: list) -> RunOutcome:
+def _steps_to_keep(settings: Settings, instance: dg.DagsterInstance, chosen: list[dg.AssetKey], years: list[str]) -> list:
+    """The landing and publishing steps this run leaves out, their inputs unchanged (defs/reuse.py): only with
+    step reuse on, and only when the run's audit step is there to carry their findings into the run."""
+    from fund_pipeline.defs.audit import FINDINGS_KEY
+    from fund_pipeline.defs.reuse import steps_to_keep
+    from fund_pipeline.warehouse import Warehouse
+
+    if settings.cache_dir is None or FINDINGS_KEY not in chosen:
+        return []
+    warehouse = Warehouse.from_url(settings.warehouse_url, keep_open=True)
+    try:
+        return steps_to_keep(warehouse, instance, settings.inbox, chosen, years)
+    except Exception as error:  # only a saving: each step then decides for itself, as it always can
+        _log.warning("无法预先判断哪些步骤的输入未变(%s),各步骤照常运行", error)
+        return []
+    finally:
+        warehouse.release()
+
+
+def _outcome(settings: Settings, results: list, kept: list) -> RunOutcome:
     reports, failed, failed_rules, failures = {}, [], [], []
     for result in results:
         for event in result.all_events:
@@ -126,7 +155,7 @@ def _outcome(settings: Settings, results: list) -> RunOutcome:
     success = all(r.success for r in results)
     error = "; ".join(f"{e.step_key}: {_root_cause(e.event_specific_data.error)}" for e in failures)[:4000] or None
     run_id = results[-1].run_id if results else ""
-    summary = summarise_events([e for r in results for e in r.all_events])
+    summary = summarise_events([e for r in results for e in r.all_events], kept)
     summary.failed_rules = sorted(set(failed_rules))
     return RunOutcome(success, run_id, _display(settings.warehouse_url), reports, sorted(set(failed)), error,
                       summary.failed_rules, summary)
