@@ -117,7 +117,8 @@ def validation_findings(context: dg.AssetExecutionContext, fund: FundPipelineRes
     """Every rule of the catalogue: one asset check per rule id (severity from the catalogue, measured value
     against the threshold, example rows) over the current findings of every department, and
     `audit.rule_summary` for this run. The findings live in `audit.current_findings` (the state now) and
-    `audit.validation_findings` (every run's, kept as history): one row per failing row per rule."""
+    `audit.validation_findings` (every run's, kept as history): one row per failing row per rule. The steps
+    the run left out, their inputs unchanged, have their findings carried into the run here first."""
     warehouse, catalogue = fund.warehouse(), load_catalogue()
     carry_kept_steps(warehouse, context.run_id, context.run.tags)
     stray = unmatched_files(fund.inbox_path, load_layouts(), catalogue, context.run_id)

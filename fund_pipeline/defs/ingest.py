@@ -7,7 +7,7 @@ import pandas as pd
 from fund_pipeline.defs.jobs import register_years
 from fund_pipeline.defs.resources import FundPipelineResource
 from fund_pipeline.pipeline.accounting import ACCOUNTING_RULES
-from fund_pipeline.pipeline.findings import carry_findings_forward, replace_findings
+from fund_pipeline.pipeline.findings import carry_findings_forward, findings_slice, replace_findings
 from fund_pipeline.pipeline.fingerprints import FINGERPRINTS_METADATA_KEY, source_fingerprints
 from fund_pipeline.pipeline.ingest import ingest
 from fund_pipeline.pipeline.landing_cache import LandingCache
@@ -60,7 +60,7 @@ def build_ingest_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         warehouse.replace_tables({("landing", spec.name): records})
         warehouse.append("audit", "file_notes", result.notes.assign(source=spec.name, run_id=context.run_id),
                          delete_where=f"source = '{spec.name}'" if warehouse.table_exists("audit", "file_notes") else None)
-        replace_findings(warehouse, result.findings, context.run_id, source=spec.name, ingest=True)
+        replace_findings(warehouse, result.findings, context.run_id, source=spec.name, ingest=True, leave=ACCOUNTING_RULES)
         if "fiscal_year" in records:
             new_years = register_years(context.instance, records["fiscal_year"].dropna().unique())
             if new_years:
@@ -120,16 +120,18 @@ def keep_landing(context: dg.AssetExecutionContext, warehouse, spec: SourceSpec,
                  fingerprints: dict) -> dg.MaterializeResult:
     """No file of the source changed since it was landed, nor the code or configuration: the landed rows stay,
     and the run carries their reading findings forward (the accounting rules are the audit step's)."""
-    carry_landing_findings(warehouse, spec.name, context.run_id)
+    carry_findings_forward(warehouse, context.run_id, [landing_findings(spec.name)])
     register_landed_years(context.instance, warehouse, spec.name)
     context.log.info(f"{spec.name}:文件未变,沿用上次读取的 {summary['rows_read']:,} 行")
     files = [entry["source_file"] for entry in summary["file_list"]]
     return dg.MaterializeResult(metadata={**landing_metadata(summary, [], files, fingerprints), "inputs_unchanged": True})
 
 
-def carry_landing_findings(warehouse, source: str, run_id: str) -> None:
-    """A kept landing's reading findings become this run's (the accounting rules are the audit step's)."""
-    carry_findings_forward(warehouse, run_id, source=source, ingest=True, leave=ACCOUNTING_RULES)
+def landing_findings(source: str) -> str:
+    """A landing step's findings: the source's reading findings, but for the accounting rules, which the audit
+    step computes over every source (a landing step that swapped them out would mark them 已整改, and the
+    audit step would then find them 新增)."""
+    return findings_slice(source=source, ingest=True, leave=ACCOUNTING_RULES)
 
 
 def register_landed_years(instance: dg.DagsterInstance, warehouse, source: str) -> None:

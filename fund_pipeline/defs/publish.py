@@ -11,7 +11,12 @@ from fund_pipeline.defs.ingest import landing_key, landing_step
 from fund_pipeline.defs.resources import FundPipelineResource
 from fund_pipeline.instance_config import publish_pool
 from fund_pipeline.pipeline.accounting import SET_ASIDE_TABLE, money_field, recount
-from fund_pipeline.pipeline.findings import carry_findings_forward, replace_findings, years_condition
+from fund_pipeline.pipeline.findings import (
+    carry_findings_forward,
+    findings_slice,
+    replace_findings,
+    years_condition,
+)
 from fund_pipeline.pipeline.publish import collect_if_large, validate_and_split
 from fund_pipeline.pipeline.step_inputs import StepRecord, forget, inputs_digest, record, recorded, unchanged
 from fund_pipeline.rules.catalogue import load_catalogue
@@ -239,7 +244,7 @@ def keep_publication(context: dg.AssetExecutionContext, warehouse: Warehouse, en
                      years: list[str] | None, summary: dict) -> dg.MaterializeResult:
     """Nothing the entity's rows depend on changed: the published and quarantined rows stay, the findings
     are carried into this run, and the rows are reconciled again."""
-    carry_findings_forward(warehouse, context.run_id, target=entity, years=years)
+    carry_findings_forward(warehouse, context.run_id, [findings_slice(target=entity, years=years)])
     context.log.info(f"{entity}:来源与名册均未变,沿用上次的发布结果(发布 {summary['rows_published']:,} 行,"
                      f"隔离 {summary['rows_quarantined']:,} 行)")
     return _reconciled(context, warehouse, entity, specs, years, {**summary, "inputs_unchanged": True})

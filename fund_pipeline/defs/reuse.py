@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import dagster as dg
 
 from fund_pipeline.defs.ingest import (
-    carry_landing_findings,
     landed_rows,
+    landing_findings,
     landing_inputs,
     landing_key,
     landing_step,
@@ -39,7 +39,7 @@ from fund_pipeline.defs.publish import (
     yearly,
     years_to_publish,
 )
-from fund_pipeline.pipeline.findings import carry_findings_forward
+from fund_pipeline.pipeline.findings import carry_findings_forward, findings_slice
 from fund_pipeline.pipeline.fingerprints import source_fingerprints
 from fund_pipeline.pipeline.step_inputs import inputs_digest, unchanged
 from fund_pipeline.sources.spec import load_layouts
@@ -104,11 +104,13 @@ def carry_kept_steps(warehouse: Warehouse, run_id: str, tags: dict) -> int:
     again. Returns how many steps."""
     steps = json.loads(tags.get(KEPT_STEPS_TAG) or "{}")
     specs = specs_by_entity()
+    slices = []
     for step, years in steps.items():
         stage, name = step.split("/", 1)
         if stage == "landing":
-            carry_landing_findings(warehouse, name, run_id)
+            slices.append(landing_findings(name))
         elif name in specs:
-            carry_findings_forward(warehouse, run_id, target=name, years=years)
+            slices.append(findings_slice(target=name, years=years))
             record_reconciliation(warehouse, name, specs[name], years, run_id)
+    carry_findings_forward(warehouse, run_id, slices)  # at once: one read and one swap for every step
     return len(steps)

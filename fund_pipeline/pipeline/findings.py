@@ -22,9 +22,13 @@ def years_condition(years) -> str:
     return f"(fiscal_year in ({listed}) or fiscal_year is null)"
 
 
-def _slice(source: str | None, target: str | None, ingest: bool, years=None, rule_ids=None) -> list[str]:
-    if rule_ids:  # findings the audit step recomputes over every source at once
-        return ["rule_id in (" + ", ".join(f"'{r}'" for r in rule_ids) + ")"]
+def findings_slice(source: str | None = None, target: str | None = None, ingest: bool = False, years=None,
+                   rule_ids=None, leave: tuple[str, ...] = ()) -> str:
+    """The SQL condition for one stage's findings: a source's reading findings or a target's rule findings
+    (of some fiscal years), without the rules in `leave` that another step computes into the same slice;
+    or, with `rule_ids`, the findings the audit step recomputes over every source at once."""
+    if rule_ids:
+        return "rule_id in (" + ", ".join(f"'{r}'" for r in rule_ids) + ")"
     conditions = [years_condition(years)] if years else []
     if source:
         conditions.append(f"source = '{source}'")
@@ -32,43 +36,45 @@ def _slice(source: str | None, target: str | None, ingest: bool, years=None, rul
         conditions.append(f"target = '{target}'")
     file_rules = "(rule_id like 'INGEST-%' or rule_id like 'LAYOUT-%')"
     conditions.append(file_rules if ingest else f"not {file_rules}")
-    return conditions
+    if leave:
+        conditions.append("rule_id not in (" + ", ".join(f"'{r}'" for r in leave) + ")")
+    return " and ".join(conditions)
 
 
 def replace_findings(warehouse: Warehouse, findings: pd.DataFrame, run_id: str, *, source: str | None = None,
-                     target: str | None = None, ingest: bool = False, years=None, rule_ids=None) -> int:
+                     target: str | None = None, ingest: bool = False, years=None, rule_ids=None,
+                     leave: tuple[str, ...] = ()) -> int:
     """Record one stage's findings: appended to the history (a retried step replaces its own earlier
     findings of that run only) and swapped into the current state for its slice (source or target,
     and the fiscal years the run covered)."""
-    conditions = _slice(source, target, ingest, years, rule_ids)
-    history_delete = " and ".join([f"run_id = '{run_id}'", *conditions])
+    return _replace_slice(warehouse, findings, run_id, findings_slice(source, target, ingest, years, rule_ids, leave))
+
+
+def _replace_slice(warehouse: Warehouse, findings: pd.DataFrame, run_id: str, where: str) -> int:
     with warehouse.lock("findings"):
         # Each finding is 新增 or 持续 against the slice as it stood; what the slice no longer has is 已整改.
-        previous = previous_state(warehouse, FINDINGS_SCHEMA, CURRENT_TABLE, " and ".join(conditions))
+        previous = previous_state(warehouse, FINDINGS_SCHEMA, CURRENT_TABLE, where)
         findings = with_status(findings, previous, run_id)
         resolved = resolved_since(previous, findings, run_id)
-        warehouse.append(FINDINGS_SCHEMA, FINDINGS_TABLE, findings,
-                         delete_where=history_delete if warehouse.table_exists(FINDINGS_SCHEMA, FINDINGS_TABLE) else None)
+        warehouse.append(FINDINGS_SCHEMA, FINDINGS_TABLE, findings, delete_where=f"run_id = '{run_id}' and ({where})"
+                         if warehouse.table_exists(FINDINGS_SCHEMA, FINDINGS_TABLE) else None)
         warehouse.append(FINDINGS_SCHEMA, CURRENT_TABLE, findings,
-                         delete_where=" and ".join(conditions) if warehouse.table_exists(FINDINGS_SCHEMA, CURRENT_TABLE) else None)
+                         delete_where=where if warehouse.table_exists(FINDINGS_SCHEMA, CURRENT_TABLE) else None)
         if len(resolved):
             warehouse.append(FINDINGS_SCHEMA, RESOLVED_TABLE, resolved)
     return len(findings)
 
 
-def carry_findings_forward(warehouse: Warehouse, run_id: str, *, source: str | None = None, target: str | None = None,
-                           ingest: bool = False, years=None, leave: tuple[str, ...] = ()) -> int:
-    """A step that kept its output (its inputs unchanged) finds what it found last time: its slice's current
-    findings become this run's, as if found again (持续, first sighting kept), minus the rules in `leave`
-    that another step computes into the same slice."""
-    if not warehouse.table_exists(FINDINGS_SCHEMA, CURRENT_TABLE):
+def carry_findings_forward(warehouse: Warehouse, run_id: str, slices: list[str]) -> int:
+    """Steps that kept their output (their inputs unchanged) find what they found last time: their slices'
+    current findings (`findings_slice` conditions) become this run's, as if found again (持续, first sighting
+    kept). Several steps' slices are carried at once: they never overlap."""
+    if not slices or not warehouse.table_exists(FINDINGS_SCHEMA, CURRENT_TABLE):
         return 0
-    conditions = _slice(source, target, ingest, years)
-    if leave:
-        conditions.append("rule_id not in (" + ", ".join(f"'{r}'" for r in leave) + ")")
-    findings = warehouse.read_table(FINDINGS_SCHEMA, CURRENT_TABLE, where=" and ".join(conditions))
+    where = " or ".join(f"({condition})" for condition in slices)
+    findings = warehouse.read_table(FINDINGS_SCHEMA, CURRENT_TABLE, where=where)
     findings = findings.assign(run_id=run_id, detected_at=pd.Timestamp.now())
-    return replace_findings(warehouse, findings, run_id, source=source, target=target, ingest=ingest, years=years)
+    return _replace_slice(warehouse, findings, run_id, where)
 
 
 def current_findings(warehouse: Warehouse) -> pd.DataFrame:

@@ -14,7 +14,8 @@ A step whose digest equals the recorded one, and whose tables still hold the row
 it carries its findings forward into this run (still 持续, the run's history complete) instead of
 recomputing the same ones. The record is removed before a step recomputes and written after it has
 published, so a step stopped halfway never looks unchanged. With the landing cache off, every step
-recomputes on every run.
+recomputes on every run. `fund-pipeline run` asks the same question before it launches and leaves such
+steps out of the run altogether (defs/reuse.py).
 """
 
 from __future__ import annotations

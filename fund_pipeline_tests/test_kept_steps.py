@@ -1,0 +1,85 @@
+"""A finding the audit step computes over every source (here INGEST-NO-DATA: a department sent nothing for a
+year) keeps its status across runs that leave the department's steps out and runs that land it again: a
+landing step's own findings never include it, so neither leaving the step out nor recomputing it marks the
+finding 已整改 and then 新增 again."""
+
+from __future__ import annotations
+
+import shutil
+
+import openpyxl
+import pytest
+
+from fund_pipeline.pipeline.runner import run_pipeline
+from fund_pipeline.settings import Settings
+from fund_pipeline.warehouse import Warehouse
+
+SOURCE = "transport_disbursements"
+FOLDER = "交通运输局"
+MISSING_YEAR = 2016
+
+
+@pytest.fixture(scope="module")
+def runs(sample_inbox, dagster_home, tmp_path_factory):
+    work = tmp_path_factory.mktemp("kept_steps")
+    inbox = work / "inbox"
+    shutil.copytree(sample_inbox, inbox)
+    missing = sorted((inbox / FOLDER).glob(f"{MISSING_YEAR}年*.xlsx"))
+    assert len(missing) == 1
+    missing[0].unlink()
+    settings = Settings.from_env().with_overrides(inbox=inbox, warehouse_url=f"duckdb:///{work / 'warehouse.duckdb'}",
+                                                  reports_dir=work / "reports", cache_dir=work / "cache")
+    out = {"settings": settings, "first": run_pipeline(settings)}
+    out["first_state"] = no_data_findings(settings)
+    out["unchanged"] = run_pipeline(settings)
+    out["unchanged_state"] = no_data_findings(settings)
+    resend = next(p for p in sorted((inbox / FOLDER).glob("*.xlsx")) if str(MISSING_YEAR) not in p.name)
+    book = openpyxl.load_workbook(resend)
+    cell = book.worksheets[0]["H3"]
+    cell.value = cell.value + 1
+    book.save(resend)
+    out["resent"] = run_pipeline(settings)
+    out["resent_state"] = no_data_findings(settings)
+    return out
+
+
+def no_data_findings(settings: Settings):
+    return Warehouse.from_url(settings.warehouse_url).query(
+        "select fiscal_year, status, run_id, first_seen_run from audit.current_findings "
+        f"where rule_id = 'INGEST-NO-DATA' and source = '{SOURCE}'")
+
+
+def test_the_runs_succeed(runs):
+    for name in ("first", "unchanged", "resent"):
+        assert runs[name].success, runs[name].error
+
+
+def test_the_missing_year_is_found_once_and_then_persists(runs):
+    first = runs["first_state"]
+    assert first["fiscal_year"].astype(int).tolist() == [MISSING_YEAR]
+    assert first["status"].tolist() == ["新增"]
+    for name in ("unchanged", "resent"):
+        state = runs[f"{name}_state"]
+        assert state["fiscal_year"].astype(int).tolist() == [MISSING_YEAR]
+        assert state["status"].tolist() == ["持续"], name
+        assert state["run_id"].tolist() == [runs[name].run_id]
+        assert state["first_seen_run"].tolist() == [runs["first"].run_id]
+
+
+def test_the_department_was_left_out_then_landed_again(runs):
+    from fund_pipeline_tests.test_landing_incremental import left_out
+
+    assert f"landing/{SOURCE}" in left_out(runs["unchanged"].run_id)
+    assert f"landing/{SOURCE}" not in left_out(runs["resent"].run_id)
+
+
+def test_it_is_never_marked_resolved(runs):
+    warehouse = Warehouse.from_url(runs["settings"].warehouse_url)
+    history = warehouse.query("select run_id, status from audit.validation_findings "
+                              f"where rule_id = 'INGEST-NO-DATA' and source = '{SOURCE}' order by detected_at")
+    assert history["run_id"].tolist() == [runs[name].run_id for name in ("first", "unchanged", "resent")]
+    assert history["status"].tolist() == ["新增", "持续", "持续"]
+    resolved = warehouse.query("select count(*) as n from audit.resolved_findings "
+                               f"where rule_id = 'INGEST-NO-DATA' and source = '{SOURCE}'") \
+        if warehouse.table_exists("audit", "resolved_findings") else None
+    assert resolved is None or int(resolved["n"].iloc[0]) == 0
