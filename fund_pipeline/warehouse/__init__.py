@@ -148,15 +148,16 @@ class Warehouse:
         self._execute(con, f'create table {schema}."{table}" ({columns})')
         self._reshaped = True
 
+    # The catalogue is asked hundreds of times a run: as plain rows, not a DataFrame built for each answer.
     def _exists(self, con, schema, table) -> bool:
         sql = ("select count(*) from information_schema.tables "
                f"where table_schema = '{schema}' and table_name = '{table}'")
-        return int(self._query(con, sql).iloc[0, 0]) > 0
+        return int(self._rows(con, sql)[0][0]) > 0
 
     def _columns(self, con, schema, table) -> list[str]:
         sql = ("select column_name from information_schema.columns "
                f"where table_schema = '{schema}' and table_name = '{table}' order by ordinal_position")
-        return self._query(con, sql)["column_name"].tolist()
+        return [row[0] for row in self._rows(con, sql)]
 
     def _ensure_schema(self, con, schema):
         self._execute(con, f"create schema if not exists {schema}")
@@ -210,6 +211,9 @@ class DuckDBWarehouse(Warehouse):
 
     def _query(self, con, sql, params=None):
         return con.execute(sql, params or {}).df() if params else con.execute(sql).df()
+
+    def _rows(self, con, sql) -> list[tuple]:
+        return con.execute(sql).fetchall()
 
     def read_large_table(self, schema: str, table: str) -> pd.DataFrame:
         """Fetched as Arrow and converted column by column (the Arrow buffers freed as each column is taken):
@@ -377,6 +381,11 @@ class PostgresWarehouse(Warehouse):
     def _execute(self, con, sql):
         with con.cursor() as cur:
             cur.execute(sql)
+
+    def _rows(self, con, sql) -> list[tuple]:
+        with con.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall()
 
     def _query(self, con, sql, params=None):
         """Rows come from a server-side cursor in batches, so the whole result is never held twice
