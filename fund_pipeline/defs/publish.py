@@ -270,11 +270,21 @@ def record_reconciliation(warehouse: Warehouse, entity: str, specs: list[SourceS
                           run_id: str) -> pd.DataFrame:
     """Per source, file and year, rows and money landed = published + quarantined + set aside: recorded for
     the run (audit.row_reconciliation) and as the current state (audit.current_reconciliation)."""
-    scope = years_condition(years) if years else ""
-    reconciliation = recount(warehouse, entity, specs, scope).assign(run_id=run_id)
-    where = f"entity = '{entity}'" + (f" and {scope}" if scope else "")
+    return record_reconciliations(warehouse, [(entity, specs, years)], run_id)
+
+
+def record_reconciliations(warehouse: Warehouse, entities: list[tuple[str, list[SourceSpec], list[str] | None]],
+                           run_id: str) -> pd.DataFrame:
+    """`record_reconciliation` for several entities (entity, its sources, its years) at once."""
+    frames, slices = [], []
+    for entity, specs, years in entities:
+        scope = years_condition(years) if years else ""
+        frames.append(recount(warehouse, entity, specs, scope))
+        slices.append(f"entity = '{entity}'" + (f" and {scope}" if scope else ""))
+    reconciliation = pd.concat(frames, ignore_index=True).assign(run_id=run_id)
+    where = " or ".join(f"({s})" for s in slices)
     for table, run_scope in (("row_reconciliation", f"run_id = '{run_id}' and "), ("current_reconciliation", "")):
-        warehouse.append("audit", table, reconciliation, delete_where=f"{run_scope}{where}"
+        warehouse.append("audit", table, reconciliation, delete_where=f"{run_scope}({where})"
                          if warehouse.table_exists("audit", table) else None)
     return reconciliation
 

@@ -33,7 +33,7 @@ from fund_pipeline.defs.publish import (
     kept_publication,
     publish_digest,
     publish_step,
-    record_reconciliation,
+    record_reconciliations,
     registers_of,
     specs_by_entity,
     yearly,
@@ -104,13 +104,16 @@ def carry_kept_steps(warehouse: Warehouse, run_id: str, tags: dict) -> int:
     again. Returns how many steps."""
     steps = json.loads(tags.get(KEPT_STEPS_TAG) or "{}")
     specs = specs_by_entity()
-    slices = []
+    slices, published = [], []
     for step, years in steps.items():
         stage, name = step.split("/", 1)
         if stage == "landing":
             slices.append(landing_findings(name))
         elif name in specs:
             slices.append(findings_slice(target=name, years=years))
-            record_reconciliation(warehouse, name, specs[name], years, run_id)
-    carry_findings_forward(warehouse, run_id, slices)  # at once: one read and one swap for every step
+            published.append((name, specs[name], years))
+    # At once: one read and one swap of the findings, one of the reconciliation, for every step.
+    carry_findings_forward(warehouse, run_id, slices)
+    if published:
+        record_reconciliations(warehouse, published, run_id)
     return len(steps)
