@@ -83,3 +83,23 @@ def test_it_is_never_marked_resolved(runs):
                                f"where rule_id = 'INGEST-NO-DATA' and source = '{SOURCE}'") \
         if warehouse.table_exists("audit", "resolved_findings") else None
     assert resolved is None or int(resolved["n"].iloc[0]) == 0
+
+
+def test_published_tables_are_shaped_again_only_when_they_need_it(runs, tmp_path):
+    """Before dbt, the published tables are given their shape (pipeline/unpublished.py): after a run nothing
+    is left to do, but a table or column lost behind the pipeline's back is made again."""
+    from fund_pipeline.pipeline.step_inputs import recorded
+    from fund_pipeline.pipeline.unpublished import SHAPED_STEP, create_unpublished_tables
+
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(runs["settings"].warehouse_url.removeprefix("duckdb:///"), copy)
+    warehouse = Warehouse.from_url(f"duckdb:///{copy}")
+    shapes = recorded(warehouse, SHAPED_STEP).metadata
+    assert "clean.household_payments" in shapes and "quarantine.villages" in shapes
+    assert create_unpublished_tables(warehouse) == []
+    lost = shapes["quarantine.loans"][-1]
+    warehouse.execute(f'alter table quarantine.loans drop column "{lost}"')
+    warehouse.execute("drop table clean.audits")
+    assert create_unpublished_tables(warehouse) == ["clean.audits"]
+    assert lost in warehouse.columns("quarantine", "loans")
+    assert warehouse.columns("clean", "audits") == shapes["clean.audits"]
