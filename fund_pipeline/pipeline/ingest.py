@@ -174,7 +174,9 @@ def repeated_rows(spec: SourceSpec, records: pd.DataFrame, files: list[dict] | N
     set_aside = pd.Series(pd.NA, index=records.index, dtype="string")
     if records.empty or records["source_file"].nunique() < 2:
         return set_aside, pd.DataFrame()
-    digest = pd.util.hash_pandas_object(records[fields].astype("string").fillna("\x00"), index=False).to_numpy()
+    # Each column hashed as it is typed (a text copy of a million rows cost seconds and a gigabyte); pandas
+    # hashes mixed object columns by their text, as the comparison of "every field read" wants.
+    digest = pd.util.hash_pandas_object(records[fields], index=False).to_numpy()
     candidates = pd.Series(digest).duplicated(keep=False).to_numpy()
     if not candidates.any():  # the usual case: no two rows alike, nothing to order
         return set_aside, pd.DataFrame()

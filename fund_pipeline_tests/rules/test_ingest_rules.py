@@ -2,6 +2,7 @@
 INGEST-SUPERSEDED, INGEST-UNMATCHED and the accounting rules below — data integrity
 rules of ingestion (no policy clause): every problem names the file, sheet, row and column."""
 
+import numpy as np
 import pandas as pd
 
 from fund_pipeline.rules.catalogue import load_catalogue
@@ -247,3 +248,38 @@ def test_layout_invalid_names_the_layout_and_disables_its_source(tmp_path):
         activate(None)
     assert (finding["rule_id"], finding["source"], finding["source_file"]) == ("LAYOUT-INVALID", "typo_source", "typo.yaml")
     assert "未知的键" in finding["message"]
+
+
+def test_ingest_duplicate_rows_are_rows_alike_in_every_fields_text():
+    """Rows are hashed column by column as they are typed; which rows repeat is what comparing every field's
+    text says, whatever the columns hold (numbers, dates, gaps, mixed Python objects)."""
+    from fund_pipeline.pipeline.ingest import repeated_rows
+    from fund_pipeline.sources.schemas import ENTITIES
+    from fund_pipeline.sources.spec import load_layouts
+
+    spec = next(s for s in load_layouts() if s.name == "agriculture_policy_subsidies")
+    fields = [f.name for f in ENTITIES[spec.entity]]
+    rng = np.random.default_rng(7)
+    n = 4000
+    values = {
+        "amount": rng.choice([100.0, 250.5, np.nan, -0.0, 0.0], n),
+        "fiscal_year": pd.array(rng.choice([2015, 2016, None], n), dtype="Int64"),
+        "pay_date": pd.to_datetime(rng.choice(["2016-03-01", "2016-04-02", None], n)),
+        "household_id": pd.array(rng.choice(["6204221", "6204222", None], n), dtype="string"),
+        "payee_name": np.array(rng.choice([1, "1", "张三", None, 2.5], n), dtype=object),
+    }
+    records = pd.DataFrame({name: values.get(name, pd.array(rng.choice(["甲", "乙"], n), dtype="string"))
+                            for name in fields if name in values or name in ("township", "village", "period")})
+    records["source_file"] = rng.choice(["a.xlsx", "b.xlsx", "c.xlsx"], n)
+    records["sheet"], records["row_number"], records["row_key"] = "表1", np.arange(n) + 3, [f"k{i}" for i in range(n)]
+    set_aside, findings = repeated_rows(spec, records, [{"source_file": f, "mtime": t} for t, f in
+                                                        enumerate(["a.xlsx", "b.xlsx", "c.xlsx"])])
+    # the reference: rows alike in the text of every field read, the first to arrive kept (an amount of
+    # zero is zero whatever its sign)
+    read = records[[f for f in fields if f in records]].assign(amount=records["amount"] + 0.0)
+    text = read.astype("string").fillna("\x00").agg("|".join, axis=1)
+    first_file = records.assign(_text=text).sort_values(["source_file", "row_number"]).groupby("_text")["source_file"].transform("first")
+    expected = (first_file.reindex(records.index) != records["source_file"]).to_numpy()
+    assert expected.sum() > 100
+    assert (set_aside.notna().to_numpy() == expected).all()
+    assert len(findings) == expected.sum()
