@@ -103,3 +103,24 @@ def test_published_tables_are_shaped_again_only_when_they_need_it(runs, tmp_path
     assert create_unpublished_tables(warehouse) == ["clean.audits"]
     assert lost in warehouse.columns("quarantine", "loans")
     assert warehouse.columns("clean", "audits") == shapes["clean.audits"]
+
+
+def test_the_dbt_build_is_kept_only_while_what_it_read_is_unchanged(runs, tmp_path):
+    """The models are left out of a run only when the published tables are those the last whole build read
+    (their publishing steps' records) and every model is still in the warehouse."""
+    from fund_pipeline.defs.dbt import BUILD_STEP, build_digest, unchanged_build
+    from fund_pipeline.pipeline.step_inputs import record, recorded
+
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(runs["settings"].warehouse_url.removeprefix("duckdb:///"), copy)
+    warehouse = Warehouse.from_url(f"duckdb:///{copy}")
+    assert recorded(warehouse, BUILD_STEP).run_id == runs["resent"].run_id  # the last run built the models
+    assert unchanged_build(warehouse) is not None
+    digest = build_digest(warehouse)
+    villages = recorded(warehouse, "clean/villages")
+    record(warehouse, "clean/villages", "published again from other rows", villages.metadata, "another run")
+    assert build_digest(warehouse) != digest and unchanged_build(warehouse) is None
+    record(warehouse, "clean/villages", villages.digest, villages.metadata, villages.run_id)
+    assert unchanged_build(warehouse) is not None
+    warehouse.execute("drop table marts.fund_flow")
+    assert unchanged_build(warehouse) is None

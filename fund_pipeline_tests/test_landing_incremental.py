@@ -137,22 +137,24 @@ def test_every_table_equals_a_run_from_scratch(runs, run):
         pd.testing.assert_frame_equal(mine[name], scratch[name], obj=name)
 
 
-def materialized(run_id: str) -> dict[str, dict]:
-    """Every landing and clean asset the run materialized: its metadata, by 'stage/name'."""
+def materialized(run_id: str, stages=("landing", "clean")) -> dict[str, dict]:
+    """Every landing and clean asset (or those of other stages) the run materialized: its metadata, by 'stage/name'."""
     instance = dg.DagsterInstance.get()
     out = {}
     for record in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records:
         materialization = record.event_log_entry.asset_materialization
-        if materialization.asset_key.path[0] in ("landing", "clean"):
+        if materialization.asset_key.path[0] in stages:
             out["/".join(materialization.asset_key.path)] = {k: v.value for k, v in materialization.metadata.items()}
     return out
 
 
-def left_out(run_id: str) -> dict:
-    """The landing and publishing steps the run left out, their inputs unchanged (its kept-steps tag)."""
+def left_out(run_id: str, stages=("landing", "clean")) -> dict:
+    """The landing and publishing steps (or those of other stages) the run left out, their inputs unchanged
+    (its kept-steps tag)."""
     from fund_pipeline.defs.reuse import KEPT_STEPS_TAG
 
-    return json.loads(dg.DagsterInstance.get().get_run_by_id(run_id).tags.get(KEPT_STEPS_TAG, "{}"))
+    steps = json.loads(dg.DagsterInstance.get().get_run_by_id(run_id).tags.get(KEPT_STEPS_TAG, "{}"))
+    return {step: years for step, years in steps.items() if step.split("/")[0] in stages}
 
 
 def every_step(run_id: str) -> set[str]:
@@ -180,6 +182,19 @@ def test_a_run_with_nothing_changed_keeps_every_step(runs):
     assert steps["clean/villages"] is None
     # and says so in its closing summary
     assert f"沿用上次结果的读取与发布步骤:{len(steps)} 个(共 {len(steps)} 个)" in runs["third"].describe()
+
+
+def test_dbt_builds_only_when_the_published_tables_changed(runs):
+    models = set(materialized(runs["first"].run_id, stages=("warehouse",)))
+    assert len(models) > 10
+    # Nothing published changed: every model is left out, and the run says so.
+    assert materialized(runs["third"].run_id, stages=("warehouse",)) == {}
+    assert set(left_out(runs["third"].run_id, stages=("warehouse",))) == models
+    assert f"dbt 模型未重建:{len(models)} 个" in runs["third"].describe()
+    # A re-sent roster, or rows deleted behind the pipeline's back, publish again: every model is built again.
+    for run in ("second", "fourth"):
+        assert set(materialized(runs[run].run_id, stages=("warehouse",))) == models
+        assert left_out(runs[run].run_id, stages=("warehouse",)) == {}
 
 
 def test_left_out_steps_are_reconciled_again_in_the_run(runs):

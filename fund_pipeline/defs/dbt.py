@@ -14,10 +14,13 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from fund_pipeline.access.roles import keep_grants
+from fund_pipeline.defs.publish import publish_step
 from fund_pipeline.defs.resources import FundPipelineResource
 from fund_pipeline.instance_config import DBT_POOL
+from fund_pipeline.pipeline.step_inputs import StepRecord, forget, inputs_digest, record, recorded, unchanged
 from fund_pipeline.pipeline.unpublished import create_unpublished_tables
 from fund_pipeline.settings import DBT_PROJECT_DIR
+from fund_pipeline.sources.schemas import ENTITIES
 from fund_pipeline.warehouse import Warehouse
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -62,10 +65,17 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         warehouse = fund.warehouse()
         with warehouse.lock("dbt"):
             target_path = warehouse_target_path(fund.warehouse_url)
+            forget(warehouse, BUILD_STEP)
             _prepare_partial_build(context, dbt, warehouse, target_path)
+            digest = build_digest(warehouse)
             warehouse.release()  # dbt opens the DuckDB file in its own process
-            yield from dbt.cli(["build", *SKIPPED_ARTIFACTS], context=context, target_path=target_path).stream()
+            tests_passed = True
+            for event in dbt.cli(["build", *SKIPPED_ARTIFACTS], context=context, target_path=target_path).stream():
+                tests_passed &= not (isinstance(event, dg.AssetCheckResult) and not event.passed)
+                yield event
             keep_grants(warehouse)  # dbt rebuilt the marts as new tables: renew the read roles' grants
+            if tests_passed and _builds_everything(context):
+                record(warehouse, BUILD_STEP, digest, {"models": len(context.assets_def.keys)}, context.run_id)
 
     return fund_dbt_models
 
@@ -78,17 +88,54 @@ def _prepare_partial_build(context: dg.AssetExecutionContext, dbt: DbtCliResourc
     created = create_unpublished_tables(warehouse)
     if created:
         context.log.info(f"尚未发布的实体已建空表:{', '.join(created)}")
-    present = set(warehouse.query("select table_schema, table_name from information_schema.tables")
-                  .itertuples(index=False, name=None))
-    manifest = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
-    missing = sorted(node["name"] for node in manifest["nodes"].values()
-                     if node["resource_type"] == "model" and (node["schema"], node["alias"]) not in present
-                     and mart_key(node["name"]) not in context.selected_asset_keys)
+    missing = [name for name in missing_models(warehouse) if mart_key(name) not in context.selected_asset_keys]
     if missing:
         context.log.info(f"先建立本次未选中且尚不存在的 dbt 模型:{', '.join(missing)}")
         warehouse.release()
         dbt.cli(["run", *SKIPPED_ARTIFACTS, "--select", " ".join(f"+{name}" for name in missing)],
                 manifest=dbt_project.manifest_path, target_path=target_path).wait()
+
+
+def missing_models(warehouse: Warehouse) -> list[str]:
+    """The dbt models whose table or view the warehouse does not hold."""
+    present = set(warehouse.query("select table_schema, table_name from information_schema.tables")
+                  .itertuples(index=False, name=None))
+    manifest = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
+    return sorted(node["name"] for node in manifest["nodes"].values()
+                  if node["resource_type"] == "model" and (node["schema"], node["alias"]) not in present)
+
+
+# -- a build whose inputs are unchanged ------------------------------------------------------------
+# The models read only the published tables (clean.*, quarantine.*), which change only when a publishing step
+# recomputes, and that step's record in audit.step_inputs changes with them (pipeline/step_inputs.py). A build
+# is recorded with those records and the dbt project's files: while they are the same, a build would make the
+# same models, so `fund-pipeline run` leaves the dbt step out (defs/reuse.py).
+BUILD_STEP = "warehouse/dbt_build"
+
+
+def build_digest(warehouse: Warehouse) -> str:
+    """What the models are built from: the dbt project (models, macros, configuration, dbt's version) and
+    every entity's published tables, as the record of the step that published them."""
+    files = sorted(p for folder in ("models", "macros") for p in (DBT_PROJECT_DIR / folder).rglob("*") if p.is_file())
+    files += [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
+    project = hashlib.sha256()
+    for path in files:
+        project.update(path.relative_to(DBT_PROJECT_DIR).as_posix().encode() + b"\0" + path.read_bytes())
+    published = {entity: getattr(recorded(warehouse, publish_step(entity)), "digest", None) for entity in sorted(ENTITIES)}
+    return inputs_digest("dbt", project.hexdigest(), version("dbt-core"), published)
+
+
+def unchanged_build(warehouse: Warehouse) -> StepRecord | None:
+    """The last whole build's record, if what it read is unchanged and every model it built is still there."""
+    previous = unchanged(warehouse, BUILD_STEP, build_digest(warehouse), {})
+    return previous if previous is not None and not missing_models(warehouse) else None
+
+
+def _builds_everything(context: dg.AssetExecutionContext) -> bool:
+    """Only a build of every model, with every test, is recorded: a partial one leaves others as they were."""
+    definition = context.assets_def
+    return (set(context.selected_asset_keys) == set(definition.keys)
+            and set(context.selected_asset_check_keys) == set(definition.check_keys))
 
 
 # The run's manifest.json and run_results.json: Dagster learns each model's result from dbt's event stream, and

@@ -1,11 +1,12 @@
-"""Steps a run leaves out: landing and publishing steps whose inputs are unchanged since they last ran.
+"""Steps a run leaves out: landing, publishing and dbt steps whose inputs are unchanged since they last ran.
 
 A step whose inputs are unchanged keeps its output (pipeline/step_inputs.py). Launched anyway, each such
 step still costs its Dagster events and queries, and a re-sent ledger waited on thirty of them. Before a
 run, `fund-pipeline run` asks every landing and publishing step of its selection the same question the
 step would ask itself, with the same functions, and launches only the steps that must recompute, with
 everything downstream of them. Dagster shows the left-out assets as they were, materialized by the run
-that made them.
+that made them. When no publishing step recomputes and the last whole dbt build read the same published
+tables with the same dbt project (defs/dbt.py), the dbt models are left out too.
 
 What a kept step does in a run is still done, once, by the audit step (`carry_kept_steps`): the steps'
 findings become this run's (持续, their first sighting kept) and their rows are reconciled again for the
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from fund_pipeline.defs.dbt import unchanged_build
 from fund_pipeline.defs.ingest import (
     landed_rows,
     landing_findings,
@@ -50,7 +52,7 @@ KEPT_STEPS_TAG = "fund_pipeline/kept_steps"
 
 @dataclass(frozen=True)
 class KeptStep:
-    key: dg.AssetKey  # landing/<source> or clean/<entity>
+    key: dg.AssetKey  # landing/<source>, clean/<entity> or warehouse/<dbt model>
     years: list[str] | None  # the fiscal years a publishing step publishes; None: all it has
     metadata: dict  # what the step recorded when it last ran (rows read, published, findings...)
 
@@ -60,9 +62,9 @@ class KeptStep:
 
 
 def steps_to_keep(warehouse: Warehouse, instance: dg.DagsterInstance, inbox, selected, asked_years) -> list[KeptStep]:
-    """The landing and publishing steps of `selected` (asset keys) whose inputs are unchanged and whose tables
-    still hold what they recorded. A publishing step qualifies only when every selected step it reads from
-    does: one that recomputes may change what it reads."""
+    """The landing, publishing and dbt steps of `selected` (asset keys) whose inputs are unchanged and whose
+    tables still hold what they recorded. A step qualifies only when every selected step it reads from does:
+    one that recomputes may change what it reads."""
     kept: dict[dg.AssetKey, KeptStep] = {}
     selected = set(selected)
     specs = {spec.name: spec for spec in load_layouts()}
@@ -84,6 +86,11 @@ def steps_to_keep(warehouse: Warehouse, instance: dg.DagsterInstance, inbox, sel
                                   publish_digest(warehouse, entity, entity_specs, registers_of(entity), years), years)
         if record is not None:
             kept[key] = KeptStep(key, years, record.metadata)
+    models = [key for key in selected if key.path[0] == "warehouse"]
+    if models and all(key in kept for key in selected if key.path[0] == "clean"):
+        record = unchanged_build(warehouse)
+        if record is not None:
+            kept |= {key: KeptStep(key, None, record.metadata) for key in sorted(models)}
     return list(kept.values())
 
 
@@ -109,7 +116,7 @@ def carry_kept_steps(warehouse: Warehouse, run_id: str, tags: dict) -> int:
         stage, name = step.split("/", 1)
         if stage == "landing":
             slices.append(landing_findings(name))
-        elif name in specs:
+        elif stage == "clean":  # a dbt model has no findings of its own
             slices.append(findings_slice(target=name, years=years))
             published.append((name, specs[name], years))
     # At once: one read and one swap of the findings, one of the reconciliation, for every step.

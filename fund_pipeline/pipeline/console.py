@@ -53,7 +53,10 @@ class ProgressHandler(logging.Handler):
             line = None
         if line and line not in self.said:  # a partitioned asset reports each fiscal year: said once
             self.said.add(line)
-            _say(f"[{self._clock()}] {line}", self.stream)
+            self.say(line)
+
+    def say(self, line: str) -> None:
+        _say(f"[{self._clock()}] {line}", self.stream)
 
     def _clock(self) -> str:
         seconds = int(time.monotonic() - self.started)
@@ -69,6 +72,10 @@ class ProgressHandler(logging.Handler):
         if kind == "STEP_START" and event.step_key == "fund_dbt_models":
             return "建模 dbt 模型(staging → intermediate → marts)开始构建"
         return None
+
+    def say_kept(self, path: list[str], metadata: dict) -> None:
+        """The line of a step the run left out, its inputs unchanged, as the step would have said it."""
+        self.say(self._materialized(path, {**metadata, "inputs_unchanged": True}))
 
     def _materialized(self, path: list[str], metadata: dict) -> str | None:
         line = self._line(path, metadata)
@@ -117,9 +124,12 @@ def progress_logger(started: float, stream=None):
 def say_kept(started: float, kept, stream=None) -> None:
     """A progress line for each step the run leaves out (its inputs unchanged), as the step would say it."""
     handler = ProgressHandler(started, stream or sys.stdout)
+    models = [step for step in kept if step.key.path[0] == "warehouse"]
     for step in kept:
-        line = handler._materialized(list(step.key.path), {**step.metadata, "inputs_unchanged": True})
-        _say(f"[{handler._clock()}] {line}", handler.stream)
+        if step.key.path[0] != "warehouse":
+            handler.say_kept(list(step.key.path), step.metadata)
+    if models:  # one line for the dbt build, as when it runs
+        handler.say(f"建模 dbt 模型 {len(models)} 个(输入未变,沿用上次结果)")
 
 
 def root_cause(error) -> str:
@@ -139,6 +149,7 @@ class RunSummary:
     failed_rules: list[str] = field(default_factory=list)
     steps: set = field(default_factory=set)  # landing and publishing assets the run materialized
     kept: set = field(default_factory=set)  # of which kept their output, their inputs unchanged
+    models_kept: int = 0  # dbt models left out, nothing they read changed
 
 
 ROW_COLUMNS = ["department", "source", "read", "published", "quarantined", "set_aside"]
@@ -151,6 +162,9 @@ def summarise_events(events, kept=()) -> RunSummary:
     summary = RunSummary()
     for step in kept:
         path = tuple(step.key.path)
+        if path[0] == "warehouse":
+            summary.models_kept += 1
+            continue
         summary.steps.add(path)
         summary.kept.add(path)
         if path[0] == "landing":
@@ -254,6 +268,8 @@ def render_summary(outcome) -> list[str]:
     if summary.kept:
         lines.append(f"输入未变、沿用上次结果的读取与发布步骤:{len(summary.kept)} 个(共 {len(summary.steps)} 个);"
                      "FUND_PIPELINE_CACHE=off 时全部重算")
+    if summary.models_kept:
+        lines.append(f"发布的数据与 dbt 项目均未变,dbt 模型未重建:{summary.models_kept} 个")
     change = (f"较上次运行:新增 {summary.new} 处,已解决 {summary.resolved} 处" if summary.new is not None
               else "较上次运行:无上次运行的问题记录,不作比较")
     lines.append(f"当前问题:错误 {summary.errors:,} 处,警告 {summary.warnings:,} 处;{change}")
