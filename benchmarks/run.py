@@ -11,7 +11,7 @@ single process of that tree), so interpreter start and imports count. The stages
   redrop-township  one township file of 惠农补贴 re-sent with a changed cell, run again
   validate         `fund-pipeline validate` of one ledger
   make-run         `make run`: the default sample made and run on a fresh warehouse, as a new user does
-  make-run-again   `make run` once more: the sample made again (the same files), run on the same warehouse
+  make-run-again   `make run` once more: the unedited sample reused, run on the same warehouse
   rules            (optional) GX against plain pandas on the 惠农补贴 rows, in-process
 """
 
@@ -370,7 +370,7 @@ def main(argv: list[str] | None = None) -> None:
             if stage == "make-run":
                 shutil.rmtree(sample, ignore_errors=True)
             again = stage == "make-run-again"
-            m = measure(stage, f"`make run`{' again (sample made again, same warehouse)' if again else ', fresh warehouse'}",
+            m = measure(stage, f"`make run`{' again (sample reused, same warehouse)' if again else ', fresh warehouse'}",
                         ["make", "--no-print-directory", "run", f"SAMPLE={sample}", f"SCALE={args.make_run_scale}"],
                         base_env, logs / f"{stage}.log")
             log_text = (logs / f"{stage}.log").read_text(encoding="utf-8", errors="replace")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -12,11 +13,20 @@ from fund_pipeline.settings import Settings
 
 
 def _sample(args) -> int:
-    from fund_pipeline.sample import generate
+    from fund_pipeline.sample import MANIFEST, generate, is_current
 
+    out = Path(args.out)
     years = tuple(int(y) for y in args.years.split(",")) if args.years else (2015, 2016, 2017)
-    manifest = generate(Path(args.out), seed=args.seed, scale=args.scale, plant_violations=args.plant_violations,
-                        years=years)
+    if args.reuse:
+        if is_current(out, args.seed, args.scale, args.plant_violations, years):
+            print(f"样例县数据未变(同样的参数与生成程序,文件未改动),沿用 {out.resolve()}")
+            return 0
+        if out.is_dir() and any(out.iterdir()):
+            if not (out / MANIFEST).is_file():
+                print(f"{out} 不是样例县生成的文件夹,不会删除;请换一个文件夹", file=sys.stderr)
+                return 1
+            shutil.rmtree(out)  # an older or edited sample: made again from scratch
+    manifest = generate(out, seed=args.seed, scale=args.scale, plant_violations=args.plant_violations, years=years)
     print(f"样例县数据已写入 {Path(args.out).resolve()}:{manifest['files']} 个工作簿,"
           f"{manifest['villages']} 个行政村(贫困村 {manifest['poor_villages']} 个),{manifest['households']} 户")
     if args.plant_violations:
@@ -212,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     sample.add_argument("--scale", type=float, default=0.02, metavar="规模", help="规模,1.0 约为一个县一年(约100万行支付明细)(默认:0.02)")
     sample.add_argument("--years", metavar="年度", help="财政年度,逗号分隔(默认:2015,2016,2017)")
     sample.add_argument("--plant-violations", action="store_true", help="预置已知的违规,并写出 expected_findings.csv(默认:不预置)")
+    sample.add_argument("--reuse", action="store_true",
+                        help="文件夹中已是同样参数、同一生成程序生成且未改动的样例时不再重新生成;否则删除旧样例后重新生成(默认:直接生成)")
     sample.set_defaults(handler=_sample)
 
     run = commands.add_parser("run", help="在本进程中运行整条流水线", description="读取收件箱中各部门报表,校验、发布、建模并生成审计报告。",

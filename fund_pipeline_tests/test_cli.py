@@ -23,6 +23,32 @@ def test_sample_command_writes_the_county(tmp_path, capsys):
     assert "预置违规" in capsys.readouterr().out
 
 
+def test_sample_reuse_keeps_only_an_unedited_sample_of_the_same_parameters(tmp_path, capsys):
+    out, small = tmp_path / "c", ["--scale", "0.002", "--years", "2016"]
+    assert main(["sample", "--out", str(out), *small, "--reuse"]) == 0
+    roster = next(out.rglob("*.xlsx"))
+    made = roster.stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["sample", "--out", str(out), *small, "--reuse"]) == 0  # the same: left as it is
+    assert "沿用" in capsys.readouterr().out and roster.stat().st_mtime_ns == made
+    stray = out / "财政局" / "补报.xlsx"
+    stray.write_bytes(roster.read_bytes())  # a file the sample did not make: made again from scratch
+    assert main(["sample", "--out", str(out), *small, "--reuse"]) == 0
+    assert "已写入" in capsys.readouterr().out and not stray.exists()
+    roster.write_bytes(roster.read_bytes() + b"\0")  # an edited file
+    assert main(["sample", "--out", str(out), *small, "--reuse"]) == 0
+    assert "已写入" in capsys.readouterr().out
+    assert main(["sample", "--out", str(out), "--scale", "0.003", "--years", "2016", "--reuse"]) == 0  # other parameters
+    assert "已写入" in capsys.readouterr().out
+    assert main(["sample", "--out", str(out), "--scale", "0.003", "--years", "2016", "--reuse"]) == 0
+    assert "沿用" in capsys.readouterr().out
+    elsewhere = tmp_path / "inbox"
+    (elsewhere / "交通运输局").mkdir(parents=True)
+    (elsewhere / "交通运输局" / "台账.xlsx").write_bytes(b"a department's file")
+    assert main(["sample", "--out", str(elsewhere), *small, "--reuse"]) == 1  # not the sample's: never deleted
+    assert "不会删除" in capsys.readouterr().err and (elsewhere / "交通运输局" / "台账.xlsx").exists()
+
+
 def _modules_loaded_by(code: str) -> set[str]:
     """The top-level packages a fresh interpreter has imported after running code."""
     import subprocess
