@@ -35,9 +35,12 @@ sample: $(STAMP)
 	$(BIN)/fund-pipeline sample --out $(SAMPLE)/inbox --scale $(SCALE)
 
 ## Build the environment, make the sample county and run the whole pipeline on it, into its own DuckDB
-## warehouse and reports under $(SAMPLE)/. A sample this code already made, unedited, is used as it is.
+## warehouse, reports and landing cache under $(SAMPLE)/. A sample this code already made, unedited, is used
+## as it is. The cache is the sample's own: a run prunes the entries of files its inbox no longer has, so one
+## shared with the real inbox would lose the real files' entries (FUND_PIPELINE_CACHE=off is respected).
 run: $(STAMP)
 	$(BIN)/fund-pipeline sample --out $(SAMPLE)/inbox --scale $(SCALE) --reuse
+	FUND_PIPELINE_CACHE=$(if $(filter off,$(FUND_PIPELINE_CACHE)),off,$(abspath $(SAMPLE))/cache) \
 	$(BIN)/fund-pipeline run --inbox $(SAMPLE)/inbox --warehouse duckdb:///$(SAMPLE)/warehouse.duckdb \
 	  --reports $(SAMPLE)/reports
 
@@ -57,10 +60,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	@. .ci/postgres.sh && $(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
-## Generated files only: the sample county ($(SAMPLE)/: its spreadsheets, warehouse and reports) and build
+## Generated files only: the sample county ($(SAMPLE)/: its spreadsheets, warehouse, reports and cache) and build
 ## output. Never the real inbox, warehouse, reports or Dagster run history ($(DATA)/…, .dagster_home).
 clean:
 	@if [ -f $(SAMPLE)/inbox/sample.json ]; then rm -rf $(SAMPLE)/inbox; fi
-	rm -rf $(SAMPLE)/warehouse.duckdb $(SAMPLE)/warehouse.duckdb.wal $(SAMPLE)/warehouse.duckdb.tmp $(SAMPLE)/reports \
+	rm -rf $(SAMPLE)/warehouse.duckdb $(SAMPLE)/warehouse.duckdb.wal $(SAMPLE)/warehouse.duckdb.tmp $(SAMPLE)/reports $(SAMPLE)/cache \
 	  dbt/target dbt/logs .pytest_cache
 	@rmdir $(SAMPLE) 2>/dev/null || true

@@ -212,11 +212,14 @@ def test_make_run_and_clean_never_touch_the_users_inbox_or_warehouse(dagster_hom
     assert {p: sha256(p) for p in before} == before
     assert sorted(p.relative_to(data) for p in (data / "inbox").rglob("*")) == [
         Path("inbox/交通运输局"), user_file.relative_to(data)]
+    # The sample's landing cache is its own: a run prunes what its inbox no longer has.
+    assert (data / "sample" / "cache" / "landing").is_dir() and not (data / "cache").exists()
 
     # A sample folder that the sample did not make is refused, not emptied.
-    refused = make("sample", f"SAMPLE={data}", data=data, home=dagster_home)
-    assert refused.returncode != 0 and "不会删除" in refused.stderr
-    assert sha256(user_file) == before[user_file]
+    for target in ("sample", "run"):
+        refused = make(target, f"SAMPLE={data}", data=data, home=dagster_home)
+        assert refused.returncode != 0 and "不会删除" in refused.stderr, target
+        assert sha256(user_file) == before[user_file]
 
     clean = make("clean", data=data, home=dagster_home)
     assert clean.returncode == 0, clean.stderr
