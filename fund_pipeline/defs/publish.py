@@ -254,7 +254,7 @@ def _reconciled(context: dg.AssetExecutionContext, warehouse: Warehouse, entity:
                 years: list[str] | None, summary: dict) -> dg.MaterializeResult:
     """Per source, file and year, rows and money landed = published + quarantined + set aside: recorded for
     the run and as the current state, and checked."""
-    reconciliation = record_reconciliation(warehouse, entity, specs, years, context.run_id)
+    reconciliation = record_reconciliations(warehouse, [(entity, specs, years)], context.run_id)
     return dg.MaterializeResult(
         metadata={"rows_landed": int(reconciliation["landed"].sum()), **summary,
                   "fiscal_years": ", ".join(years) if years else "-"},
@@ -266,16 +266,11 @@ def _reconciled(context: dg.AssetExecutionContext, warehouse: Warehouse, entity:
     )
 
 
-def record_reconciliation(warehouse: Warehouse, entity: str, specs: list[SourceSpec], years: list[str] | None,
-                          run_id: str) -> pd.DataFrame:
-    """Per source, file and year, rows and money landed = published + quarantined + set aside: recorded for
-    the run (audit.row_reconciliation) and as the current state (audit.current_reconciliation)."""
-    return record_reconciliations(warehouse, [(entity, specs, years)], run_id)
-
-
 def record_reconciliations(warehouse: Warehouse, entities: list[tuple[str, list[SourceSpec], list[str] | None]],
                            run_id: str) -> pd.DataFrame:
-    """`record_reconciliation` for several entities (entity, its sources, its years) at once."""
+    """Per source, file and year of each entity (entity, its sources, its years), rows and money landed =
+    published + quarantined + set aside: recorded for the run (audit.row_reconciliation) and as the current
+    state (audit.current_reconciliation), for all the entities in one write of each."""
     frames, slices = [], []
     for entity, specs, years in entities:
         scope = years_condition(years) if years else ""

@@ -237,7 +237,8 @@ def parse_number(column: pd.Series, factor: float = 1.0) -> tuple[pd.Series, pd.
 def parse_integer(column: pd.Series) -> tuple[pd.Series, pd.Series]:
     values, bad = parse_number(column)
     fractional = values.notna() & (values != np.floor(values))
-    return values.where(~fractional).astype("Int64"), bad | fractional
+    with np.errstate(invalid="ignore"):  # pandas casts the NaN cells too before it masks them: no warning for that
+        return values.where(~fractional).astype("Int64"), bad | fractional
 
 
 def parse_percent(column: pd.Series, header_says_percent: bool) -> tuple[pd.Series, pd.Series]:
