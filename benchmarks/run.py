@@ -374,7 +374,9 @@ def main(argv: list[str] | None = None) -> None:
                         ["make", "--no-print-directory", "run", f"SAMPLE={sample}", f"SCALE={args.make_run_scale}"],
                         base_env, logs / f"{stage}.log")
             log_text = (logs / f"{stage}.log").read_text(encoding="utf-8", errors="replace")
-            kept = f"; {log_text.count('(输入未变,沿用上次结果)')} steps kept their output" if again else ""
+            steps = sum("(输入未变,沿用上次结果)" in line and "建模 dbt" not in line for line in log_text.splitlines())
+            models = "; the dbt models were not built again" if "dbt 模型未重建" in log_text else ""
+            kept = f"; {steps} steps kept their output{models}" if again else ""
             m.detail = m.detail or f"sample scale {args.make_run_scale}; {rows_read(logs / f'{stage}.log')}{kept}"
         else:  # rules
             snippet = RULES_SNIPPET.format(benchmarks=str(HERE), inbox=str(inbox))
