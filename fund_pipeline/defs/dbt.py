@@ -114,15 +114,16 @@ BUILD_STEP = "warehouse/dbt_build"
 
 
 def build_digest(warehouse: Warehouse) -> str:
-    """What the models are built from: the dbt project (models, macros, configuration, dbt's version) and
-    every entity's published tables, as the record of the step that published them."""
+    """What the models are built from: the dbt project (models, macros, configuration, the versions of dbt
+    and its adapters) and every entity's published tables, as the record of the step that published them."""
     files = sorted(p for folder in ("models", "macros") for p in (DBT_PROJECT_DIR / folder).rglob("*") if p.is_file())
     files += [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
     project = hashlib.sha256()
     for path in files:
         project.update(path.relative_to(DBT_PROJECT_DIR).as_posix().encode() + b"\0" + path.read_bytes())
     published = {entity: getattr(recorded(warehouse, publish_step(entity)), "digest", None) for entity in sorted(ENTITIES)}
-    return inputs_digest("dbt", project.hexdigest(), version("dbt-core"), published)
+    versions = [version(package) for package in ("dbt-core", "dbt-duckdb", "dbt-postgres")]
+    return inputs_digest("dbt", project.hexdigest(), versions, published)
 
 
 def unchanged_build(warehouse: Warehouse) -> StepRecord | None:

@@ -60,7 +60,7 @@ def generator_digest() -> str:
     """What the sample's bytes depend on besides its parameters: the code that draws and writes it, the
     reference lists it draws townships and channels from, and the versions of the libraries it uses."""
     digest = hashlib.sha256()
-    files = sorted(Path(__file__).parent.glob("*.py")) + [_PACKAGE / "identifiers.py"]
+    files = sorted(Path(__file__).parent.glob("*.py")) + [_PACKAGE / "identifiers.py", _PACKAGE / "reference" / "__init__.py"]
     files += [reference_file(name, _PACKAGE / "reference" / name) for name in ("townships.yaml", "channels.yaml")]
     for path in files:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
