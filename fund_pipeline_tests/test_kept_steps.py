@@ -124,3 +124,23 @@ def test_the_dbt_build_is_kept_only_while_what_it_read_is_unchanged(runs, tmp_pa
     assert unchanged_build(warehouse) is not None
     warehouse.execute("drop table marts.fund_flow")
     assert unchanged_build(warehouse) is None
+
+
+@pytest.mark.parametrize("changed", ["models/marts/fund_flow.sql", "macros", "dbt_project.yml", "profiles.yml"])
+def test_the_dbt_build_digest_follows_the_dbt_project(changed, tmp_path, monkeypatch):
+    """A changed model, macro or dbt configuration means the models must be built again."""
+    import fund_pipeline.defs.dbt as dbt_defs
+
+    project = tmp_path / "dbt"
+    shutil.copytree(dbt_defs.DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    monkeypatch.setattr(dbt_defs, "DBT_PROJECT_DIR", project)
+    warehouse = Warehouse.from_url(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    before = dbt_defs.build_digest(warehouse)
+    assert dbt_defs.build_digest(warehouse) == before
+    path = project / changed
+    if path.is_dir():  # a new macro file
+        path = path / "new_macro.sql"
+        path.write_text("{% macro new_macro() %}1{% endmacro %}\n", encoding="utf-8")
+    else:
+        path.write_text(path.read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8")
+    assert dbt_defs.build_digest(warehouse) != before
