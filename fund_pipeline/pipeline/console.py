@@ -176,6 +176,8 @@ def summarise_events(events, kept=()) -> RunSummary:
         path, metadata = materialization.asset_key.path, dict(materialization.metadata)
         if path[0] == "landing":
             read[path[-1]] = int(_value(metadata, "rows_read"))
+        if path[0] == "warehouse" and "inputs_unchanged" in metadata:  # the dbt step found nothing changed
+            summary.models_kept += 1
         if path[0] in ("landing", "clean"):  # an asset of several fiscal years counts once
             summary.steps.add(tuple(path))
             if "inputs_unchanged" in metadata:
