@@ -115,7 +115,8 @@ def test_report_links_the_great_expectations_data_docs(duckdb_run):
 def test_dbt_keeps_each_warehouses_parse_state_between_runs(duckdb_run, monkeypatch):
     """dbt's partial-parse state is kept in a target folder of the warehouse's own: the next dbt command on that
     warehouse parses nothing again (a state saved for another warehouse would make dbt parse everything)."""
-    from fund_pipeline.defs.dbt import dbt_resource, warehouse_target_path
+    from fund_pipeline.defs.dbt import warehouse_target_path
+    from fund_pipeline.defs.dbt_runner import run_dbt
     from fund_pipeline.settings import Settings
 
     _, url, _ = duckdb_run
@@ -123,6 +124,6 @@ def test_dbt_keeps_each_warehouses_parse_state_between_runs(duckdb_run, monkeypa
     assert (target / "partial_parse.msgpack").exists()
     for name, value in Settings.from_env().with_overrides(warehouse_url=url).dbt_env().items():
         monkeypatch.setenv(name, value)
-    dbt_resource().cli(["parse"], target_path=target).wait()
+    run_dbt(["parse"], target)
     last_command = (target / "dbt.log").read_text(encoding="utf-8").split("running dbt with arguments")[-1]
     assert "Partial parsing enabled, no changes found, skipping parsing" in last_command

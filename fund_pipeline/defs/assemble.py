@@ -8,7 +8,7 @@ from fund_pipeline.configuration import activate
 from fund_pipeline.defs.alerts import build_alert_sensors
 from fund_pipeline.defs.audit import audit_report, policy_measures, validation_findings
 from fund_pipeline.defs.automation import build_schedules, build_sensors
-from fund_pipeline.defs.dbt import build_dbt_assets, dbt_resource
+from fund_pipeline.defs.dbt import build_dbt_assets
 from fund_pipeline.defs.ingest import ingest_assets
 from fund_pipeline.defs.jobs import executor_for, fiscal_year_partitions, refresh_job
 from fund_pipeline.defs.publish import clean_assets
@@ -26,6 +26,6 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         schedules=build_schedules(settings.fiscal_years, settings.service.monthly_cron),
         sensors=[*build_sensors(settings.fiscal_years, settings.service.inbox_interval_seconds),
                  *build_alert_sensors(settings)],
-        resources={"fund": FundPipelineResource.from_settings(settings), "dbt": dbt_resource()},
+        resources={"fund": FundPipelineResource.from_settings(settings)},
         executor=executor_for(settings),
     )

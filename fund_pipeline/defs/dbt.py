@@ -3,18 +3,17 @@
 
 import hashlib
 import json
-import sys
 from collections.abc import Mapping
-from functools import cached_property
 from graphlib import TopologicalSorter
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtProject, dbt_assets
 
 from fund_pipeline.access.roles import keep_grants
+from fund_pipeline.defs.dbt_runner import run_dbt, stream_dbt
 from fund_pipeline.defs.publish import publish_step
 from fund_pipeline.defs.resources import FundPipelineResource
 from fund_pipeline.instance_config import DBT_POOL
@@ -39,7 +38,7 @@ def _manifest_is_stale() -> bool:
 def ensure_manifest() -> None:
     """Parse the dbt project when there is no manifest yet (a fresh clone) or a model changed since."""
     if _manifest_is_stale():
-        dbt_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
+        run_dbt(["parse"], DBT_PROJECT_DIR / dbt_project.target_path)
 
 
 class FundDbtTranslator(DagsterDbtTranslator):
@@ -59,7 +58,7 @@ def build_dbt_assets() -> dg.AssetsDefinition:
 
     @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=FundDbtTranslator(),
                 pool=DBT_POOL)  # one dbt build at a time across runs
-    def fund_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, fund: FundPipelineResource):
+    def fund_dbt_models(context: dg.AssetExecutionContext, fund: FundPipelineResource):
         """Staging views over the clean tables, the integrated-spending intermediate, and the marts:
         fund_flow (channel -> project -> village -> household), county_year_measures, channel_summary,
         project_compliance, household_transfers, payment_accounts. One run at a time rebuilds them."""
@@ -71,11 +70,11 @@ def build_dbt_assets() -> dg.AssetsDefinition:
                 return
             target_path = warehouse_target_path(fund.warehouse_url)
             forget(warehouse, BUILD_STEP)
-            _prepare_partial_build(context, dbt, warehouse, target_path)
+            _prepare_partial_build(context, warehouse, target_path)
             digest = build_digest(warehouse)
-            warehouse.release()  # dbt opens the DuckDB file in its own process
+            warehouse.release()  # dbt opens the DuckDB file with its own connection
             tests_passed = True
-            for event in dbt.cli(["build", *SKIPPED_ARTIFACTS], context=context, target_path=target_path).stream():
+            for event in stream_dbt(context, ["build", *SKIPPED_ARTIFACTS], target_path):
                 tests_passed &= not (isinstance(event, dg.AssetCheckResult) and not event.passed)
                 yield event
             keep_grants(warehouse)  # dbt rebuilt the marts as new tables: renew the read roles' grants
@@ -85,8 +84,7 @@ def build_dbt_assets() -> dg.AssetsDefinition:
     return fund_dbt_models
 
 
-def _prepare_partial_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse,
-                           target_path: Path) -> None:
+def _prepare_partial_build(context: dg.AssetExecutionContext, warehouse: Warehouse, target_path: Path) -> None:
     """A run for some sources only (`run --source X`) builds just the models downstream of them; on a fresh
     warehouse the others, and the clean tables they read, do not exist yet. Create the missing clean tables
     empty and build the missing models outside the selection (and what they read), so the selected ones build."""
@@ -97,8 +95,7 @@ def _prepare_partial_build(context: dg.AssetExecutionContext, dbt: DbtCliResourc
     if missing:
         context.log.info(f"先建立本次未选中且尚不存在的 dbt 模型:{', '.join(missing)}")
         warehouse.release()
-        dbt.cli(["run", *SKIPPED_ARTIFACTS, "--select", " ".join(f"+{name}" for name in missing)],
-                manifest=dbt_project.manifest_path, target_path=target_path).wait()
+        run_dbt(["run", *SKIPPED_ARTIFACTS, "--select", " ".join(f"+{name}" for name in missing)], target_path)
 
 
 def missing_models(warehouse: Warehouse) -> list[str]:
@@ -170,32 +167,6 @@ def warehouse_target_path(warehouse_url: str) -> Path:
     lock makes one dbt at a time use it."""
     key = hashlib.sha256(warehouse_url.encode("utf-8")).hexdigest()[:12]
     return dbt_project.project_dir / dbt_project.target_path / f"warehouse-{key}"
-
-
-class VenvDbtCliResource(DbtCliResource):
-    """dbt from this interpreter's environment: its version is the installed dbt-core's, read from the
-    package metadata instead of starting `dbt --version` before every dbt command."""
-
-    @cached_property
-    def _cli_version(self):
-        from packaging.version import Version
-
-        return Version(version("dbt-core"))
-
-    def _initialize_dbt_core_adapter(self, args):
-        """No dbt adapter in this process: dagster-dbt loads the project, profile and macros into one before
-        every dbt command (over a second of CPU) only so that `fetch_row_counts` and `fetch_column_metadata`
-        can query the built models, and these assets use neither; dbt itself runs in its own process."""
-        return None
-
-
-def dbt_resource() -> DbtCliResource:
-    # The dbt beside this interpreter, so the venv's dbt runs even when the venv is not activated.
-    executable = Path(sys.prefix) / "bin" / "dbt"
-    if executable.exists():
-        return VenvDbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR),
-                                  dbt_executable=str(executable))
-    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable="dbt")
 
 
 def mart_key(name: str) -> dg.AssetKey:
