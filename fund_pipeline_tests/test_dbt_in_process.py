@@ -19,7 +19,9 @@ def test_a_failed_dbt_command_fails_with_dbts_error_and_where_its_log_is(tmp_pat
         run_dbt(["run-operation", "no_such_macro"], tmp_path / "target")
     description = failure.value.description
     assert "no_such_macro" in description
-    assert description.splitlines()[-1] == f"dbt run-operation 未成功完成(详见 dbt 日志 {tmp_path / 'target' / 'dbt.log'})"
+    log = tmp_path / "target" / "dbt.log"
+    assert description.splitlines()[-1] == f"dbt run-operation 未成功完成(详见 dbt 日志 {log})"
+    assert "no_such_macro" in log.read_text(encoding="utf-8")  # the log the message points to is there
 
 
 def test_a_model_that_cannot_build_fails_the_dbt_step_and_leaves_the_warehouse_usable(tmp_path, dagster_home):

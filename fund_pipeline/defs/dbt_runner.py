@@ -101,7 +101,8 @@ def _invoke(args: list[str], target_path: Path, on_event, environment: dict[str,
     _seed_partial_parse(target_path)
     full_args = [*args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
                  "--target-path", str(target_path), "--log-path", str(target_path),
-                 "--log-level", "none"]  # dbt's own console lines come back through the callback
+                 "--log-level", "none",  # dbt's console lines come back through the callback
+                 "--log-level-file", "debug"]  # its debug log, dbt.log in the target folder, as the dbt command writes
     with _environment({"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **(environment or {})}):
         try:
             return dbtRunner(callbacks=[on_event]).invoke(full_args)
