@@ -237,4 +237,9 @@ def reader_workers(env: dict[str, str] | None = None) -> int:
     env = os.environ if env is None else env
     if env.get("FUND_PIPELINE_READ_WORKERS", "").strip():
         return max(1, int(env["FUND_PIPELINE_READ_WORKERS"]))
+    return available_cpus()
+
+
+def available_cpus() -> int:
+    """The CPUs this process may use."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

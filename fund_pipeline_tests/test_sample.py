@@ -13,14 +13,16 @@ def _read(inbox, source):
 
 
 def test_same_seed_same_data(tmp_path):
+    """Made twice, once written in this process and once by two worker processes: the same data, the same
+    planted rows, and the same bytes file by file (a sample made again is the same files to the pipeline)."""
     a, b = tmp_path / "a", tmp_path / "b"
-    generate(a, seed=11, scale=0.003, years=(2016,))
-    generate(b, seed=11, scale=0.003, years=(2016,))
+    generate(a, seed=11, scale=0.003, years=(2016,), plant_violations=True, workers=1)
+    generate(b, seed=11, scale=0.003, years=(2016,), plant_violations=True, workers=2)
     for source in ("agriculture_policy_subsidies", "poverty_projects", "water_disbursements"):
         pd.testing.assert_frame_equal(_read(a, source), _read(b, source))
-    # The same bytes, file by file: a sample made again is the same files to the pipeline (same SHA-256).
     made = {p.relative_to(a): p.read_bytes() for p in sorted(a.rglob("*.xlsx"))}
     assert len(made) > 20 and made == {p.relative_to(b): p.read_bytes() for p in sorted(b.rglob("*.xlsx"))}
+    assert (a / "expected_findings.csv").read_bytes() == (b / "expected_findings.csv").read_bytes()
 
 
 def test_registers_use_the_real_townships(sample_inbox):

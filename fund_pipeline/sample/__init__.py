@@ -13,6 +13,8 @@ from fund_pipeline.configuration import reference_file
 from fund_pipeline.sample import departments as d
 from fund_pipeline.sample import social
 from fund_pipeline.sample.county import build_county
+from fund_pipeline.sample.workbook import written_in_parallel
+from fund_pipeline.settings import available_cpus
 
 DEFAULT_YEARS = (2015, 2016, 2017)
 MANIFEST = "sample.json"
@@ -20,25 +22,27 @@ _PACKAGE = Path(__file__).resolve().parents[1]
 
 
 def generate(out: Path, seed: int = 20150805, scale: float = 0.02, plant_violations: bool = False,
-             years: tuple[int, ...] = DEFAULT_YEARS) -> dict:
-    """Write the sample county's spreadsheets under `out`; returns a manifest (also written as sample.json)."""
+             years: tuple[int, ...] = DEFAULT_YEARS, workers: int | None = None) -> dict:
+    """Write the sample county's spreadsheets under `out`; returns a manifest (also written as sample.json).
+    The workbooks are written by `workers` processes (default: one per CPU), the same bytes as by one."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     county = build_county(seed, scale)
     ctx = d.SampleContext(out=out, county=county, years=list(years), rng=np.random.default_rng(seed + 1),
                           scale=scale, plants=d.Plants(plant_violations))
-    d.finance(ctx)
-    d.registers(ctx)
-    roster_budgets = d.household_rosters(ctx)
-    projects = d.projects_and_ledgers(ctx, roster_budgets)
-    d.receipts(ctx, projects)
-    d.policy_subsidies(ctx)
-    d.loans(ctx)
-    d.mutual_aid(ctx)
-    d.audits(ctx, projects)
-    social.student_loans(ctx)
-    social.village_doctors(ctx)
-    social.illness_claims(ctx)
+    with written_in_parallel(available_cpus() if workers is None else workers):
+        d.finance(ctx)
+        d.registers(ctx)
+        roster_budgets = d.household_rosters(ctx)
+        projects = d.projects_and_ledgers(ctx, roster_budgets)
+        d.receipts(ctx, projects)
+        d.policy_subsidies(ctx)
+        d.loans(ctx)
+        d.mutual_aid(ctx)
+        d.audits(ctx, projects)
+        social.student_loans(ctx)
+        social.village_doctors(ctx)
+        social.illness_claims(ctx)
     manifest = {
         "seed": seed, "scale": scale, "years": list(years), "plant_violations": plant_violations,
         "villages": len(county.villages), "poor_villages": int(county.villages["is_poor_village"].sum()),
