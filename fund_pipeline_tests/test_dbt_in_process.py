@@ -3,6 +3,14 @@ the warehouse file is free for the steps after it."""
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import dagster as dg
 import duckdb
 import pytest
@@ -12,6 +20,8 @@ from fund_pipeline.defs.dbt_runner import DbtCommandFailed, run_dbt
 from fund_pipeline.pipeline.unpublished import empty_published
 from fund_pipeline.settings import Settings
 from fund_pipeline.warehouse import Warehouse
+
+CLI = str(Path(sys.executable).parent / "fund-pipeline")
 
 
 def test_a_failed_dbt_command_fails_with_dbts_error_and_where_its_log_is(tmp_path):
@@ -51,3 +61,29 @@ def test_a_model_that_cannot_build_fails_the_dbt_step_and_leaves_the_warehouse_u
     with duckdb.connect(":memory:") as con:  # dbt's own connection to the file is closed
         con.execute(f"attach '{path}' as w")
         assert con.execute("select count(*) from w.clean.villages").fetchone() == (0,)
+
+
+def test_ctrl_c_while_dbt_builds_stops_the_run_cleanly_and_the_next_run_completes(sample_inbox, tmp_path):
+    """dbt runs in a thread of the run's process: Ctrl-C during the build waits for dbt's command to end (a
+    thread cut off inside DuckDB would abort the process), then the run stops with a Chinese message."""
+    inbox = tmp_path / "inbox"
+    shutil.copytree(sample_inbox, inbox)
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster_home"), "FUND_PIPELINE_CACHE": str(tmp_path / "cache")}
+    command = [CLI, "run", "--inbox", str(inbox), "--warehouse", f"duckdb:///{tmp_path / 'w.duckdb'}",
+               "--reports", str(tmp_path / "reports")]
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    lines = []
+    for line in run.stdout:  # the progress lines, as they come
+        lines.append(line)
+        if "建模 dbt 模型(staging" in line:
+            run.send_signal(signal.SIGINT)  # dbt is starting: importing, parsing, building
+            break
+    out, err = run.communicate(timeout=300)
+    out = "".join(lines) + out
+
+    assert run.returncode == 1, err[-3000:]
+    assert "terminate called" not in err and "Traceback" not in err
+    assert "错误:fund_dbt_models: 运行被中断(Ctrl-C,或运行被取消)" in out
+    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert re.search(r"运行 \w{8}:完成", again.stdout) and "建模 fund_flow 完成" in again.stdout

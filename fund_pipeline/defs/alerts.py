@@ -14,6 +14,7 @@ from dagster._core.storage.tags import (
 
 from fund_pipeline.instance_config import SOURCES_TAG
 from fund_pipeline.notices import Notice, deliver
+from fund_pipeline.pipeline.console import innermost
 from fund_pipeline.settings import Settings
 from fund_pipeline.sources.spec import load_layouts
 
@@ -85,8 +86,7 @@ def findings_notice(run: dg.DagsterRun, failed_checks: list[str], reports: dict[
 
 
 def _root_cause(error) -> str:
-    while error.cause is not None:
-        error = error.cause
+    error = innermost(error)
     return error.message.strip().splitlines()[0] if error.message.strip() else error.cls_name or "未知错误"
 
 

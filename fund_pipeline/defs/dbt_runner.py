@@ -76,19 +76,27 @@ def stream_dbt(context: dg.AssetExecutionContext, args: list[str], target_path: 
         finally:
             messages.put(finished)
 
-    thread = threading.Thread(target=build, name="dbt", daemon=True)  # daemon: an interrupted run does not wait
+    # Not a daemon: the process never ends under a running dbt (a thread cut off inside DuckDB aborts the process).
+    thread = threading.Thread(target=build, name="dbt")
     thread.start()
     errors: list[str] = []
-    while (raw := messages.get()) is not finished:
-        info = raw["info"]
-        if info["level"] in LOGGED_LEVELS and info.get("msg"):
-            sys.stdout.write(info["msg"] + "\n")
-        if info["level"] == "error":
-            errors.append(info["msg"])
-        if info["name"] in RESULT_EVENTS:
-            yield from DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={}).to_default_asset_events(
-                manifest=manifest, dagster_dbt_translator=translator, context=context, target_path=target_path,
-                project=project)
+    try:
+        while (raw := messages.get()) is not finished:
+            info = raw["info"]
+            if info["level"] in LOGGED_LEVELS and info.get("msg"):
+                sys.stdout.write(info["msg"] + "\n")
+            if info["level"] == "error":
+                errors.append(info["msg"])
+            if info["name"] in RESULT_EVENTS:
+                yield from DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={}).to_default_asset_events(
+                    manifest=manifest, dagster_dbt_translator=translator, context=context, target_path=target_path,
+                    project=project)
+    except BaseException:
+        # Interrupted (Ctrl-C, the run cancelled) while dbt runs: a thread cannot be stopped from outside, and
+        # dbt holds the warehouse, so its command ends first (seconds), then the step stops.
+        context.log.warning("运行被中断:等待 dbt 结束当前命令后停止")
+        thread.join()
+        raise
     thread.join()
     if "error" in outcome:
         raise outcome["error"]

@@ -132,9 +132,20 @@ def say_kept(started: float, kept, stream=None) -> None:
         handler.say(f"建模 dbt 模型 {len(models)} 个(输入未变,沿用上次结果)")
 
 
-def root_cause(error) -> str:
+INTERRUPTED = "运行被中断(Ctrl-C,或运行被取消)"
+
+
+def innermost(error):
+    """The error at the bottom of a Dagster error's chain of causes."""
     while error.cause is not None:
         error = error.cause
+    return error
+
+
+def root_cause(error) -> str:
+    error = innermost(error)
+    if error.cls_name == "DagsterExecutionInterruptedError":
+        return INTERRUPTED
     return error.message.strip().splitlines()[-1] if error.message.strip() else error.cls_name
 
 

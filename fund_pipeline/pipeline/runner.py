@@ -13,9 +13,11 @@ from pathlib import Path
 import dagster as dg
 
 from fund_pipeline.pipeline.console import (
+    INTERRUPTED,
     RunSummary,
     add_publication,
     findings_snapshot,
+    innermost,
     new_and_resolved,
     progress_logger,
     render_summary,
@@ -187,9 +189,8 @@ def sources_selection(sources: list[str]) -> dg.AssetSelection:
 
 
 def _root_cause(error) -> str:
-    while error.cause is not None:
-        error = error.cause
-    return error.message.strip()
+    error = innermost(error)
+    return INTERRUPTED if error.cls_name == "DagsterExecutionInterruptedError" else error.message.strip()
 
 
 def _display(url: str) -> str:
