@@ -1,7 +1,7 @@
 """`make bench`: a county-year through the naive stack and through fund_pipeline, written to benchmarks/results.md.
 
 Every stage is a new process started from the command line, measured from outside: wall time, CPU (user +
-system of the process and the children it waited for, e.g. dbt) and peak resident memory (the largest
+system of the process and the children it waited for, e.g. the reader's workers) and peak resident memory (the largest
 single process of that tree), so interpreter start and imports count. The stages, in order:
 
   naive            pandas read_excel (openpyxl) + GX with COMPLETE results + DataFrame.to_sql into SQLite
@@ -251,8 +251,8 @@ def report(results: list[Measured], args, notes: list[str], load_start: tuple, l
         f"`make bench` (benchmarks/run.py), {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC: sample county at scale "
         f"{args.scale}, fiscal year {args.year}, stages {', '.join(m.stage for m in results)}. Every stage is a new "
         "process started as from the command line; wall is the clock, CPU is user + system of the process and the "
-        "children it waited for (dbt), peak RSS is the largest single process of that tree, interpreter start and "
-        "imports included. Numbers from a shared machine are noisy: compare runs made back to back.", "",
+        "children it waited for (the reader's and the sample's workers), peak RSS is the largest single process of "
+        "that tree, interpreter start and imports included. Numbers from a shared machine are noisy: compare runs made back to back.", "",
         "| stage | wall s | CPU s | peak RSS MiB | detail |", "|---|---:|---:|---:|---|",
     ]
     for m in results:
