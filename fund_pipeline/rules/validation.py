@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fund_pipeline.lazy import lazy
+from fund_pipeline.lazy import defer_submodule, lazy
 from fund_pipeline.pipeline.lifecycle import business_key
 from fund_pipeline.reference import channel_purposes
 from fund_pipeline.rules import data_docs
@@ -21,10 +21,18 @@ from fund_pipeline.rules.catalogue import Catalogue, Check, Rule
 from fund_pipeline.rules.wording import column_label, expected_sentence
 from fund_pipeline.sources.schemas import ENTITIES
 
+
+
+def _before_great_expectations() -> None:
+    """GX's expectation registry imports scipy.stats (about 0.8 s) for the distribution expectations (KL
+    divergence, KS test), which no catalogue rule uses: it is imported only if one is ever evaluated."""
+    defer_submodule("scipy", "stats")
+
+
 # Great Expectations is imported by the first suite this process builds or runs, not by whatever imports this module.
-gx = lazy("great_expectations")
-RunIdentifier = lazy("great_expectations.core.run_identifier", "RunIdentifier")
-Column = lazy("great_expectations.expectations.row_conditions", "Column")
+gx = lazy("great_expectations", prepare=_before_great_expectations)
+RunIdentifier = lazy("great_expectations.core.run_identifier", "RunIdentifier", prepare=_before_great_expectations)
+Column = lazy("great_expectations.expectations.row_conditions", "Column", prepare=_before_great_expectations)
 
 FINDING_COLUMNS = (
     "run_id", "rule_id", "severity", "level", "target", "source", "department", "source_file", "sheet",
