@@ -296,8 +296,11 @@ def entry() -> None:
     code = main()
     if not isinstance(code, int):  # None or a message: let sys.exit say it
         sys.exit(code)
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a reader that went away (`| head`): nothing more can reach it
+            pass
     atexit._run_exitfuncs()  # noqa: SLF001 - what a normal exit runs first; os._exit skips it
     logging.shutdown()
     os._exit(code)

@@ -1,6 +1,10 @@
 """The command line: a clerk's check of one spreadsheet, and the sample generator."""
 
+import subprocess
+import sys
+
 from fund_pipeline.cli import main
+from fund_pipeline.settings import PROJECT_ROOT
 from fund_pipeline_tests.xlsx_helpers import transport_row, write_sheet
 
 
@@ -51,9 +55,6 @@ def test_sample_reuse_keeps_only_an_unedited_sample_of_the_same_parameters(tmp_p
 
 def _modules_loaded_by(code: str) -> set[str]:
     """The top-level packages a fresh interpreter has imported after running code."""
-    import subprocess
-    import sys
-
     out = subprocess.run([sys.executable, "-c", code + "\nimport sys; print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"],
                          capture_output=True, text=True, check=True).stdout
     return set(out.split())
@@ -73,3 +74,30 @@ def test_the_pipeline_definitions_load_without_great_expectations():
     loaded = _modules_loaded_by("from fund_pipeline.definitions import defs")
     assert {"fund_pipeline", "dagster", "dagster_dbt"} <= loaded
     assert "great_expectations" not in loaded
+
+
+def test_rules_run_through_great_expectations_without_scipy_stats():
+    """GX's registry imports scipy.stats for distribution expectations no rule uses: a run's first suite
+    imports GX (and runs it) without that second of scipy."""
+    out = subprocess.run([sys.executable, "-c", (
+        "import sys\n"
+        "from fund_pipeline_tests.rules.harness import evaluate_rule\n"
+        "from fund_pipeline_tests.rules.test_amount_positive import ROW\n"
+        "findings = evaluate_rule('AMOUNT-POSITIVE', [ROW | {'amount': 5.0}, ROW | {'amount': -3.0}])\n"
+        "print(len(findings), 'great_expectations' in sys.modules, 'scipy.stats._stats_py' in sys.modules)")],
+        capture_output=True, text=True, check=True, cwd=PROJECT_ROOT).stdout.split()
+    assert out == ["1", "True", "False"]
+
+
+def test_the_command_keeps_its_exit_status_output_and_exit_handlers(tmp_path):
+    """`fund-pipeline` ends without the interpreter's teardown: still with main's status, all its output, and
+    the exit handlers run (log handlers, worker pools)."""
+    path = write_sheet(tmp_path / "台账.xlsx", [transport_row(1), transport_row(2, **{"拨付金额(万元)": -3})])
+    code = ("import atexit, sys\n"
+            "atexit.register(print, '退出处理已运行')\n"
+            f"sys.argv = ['fund-pipeline', 'validate', {str(path)!r}, '--source', 'transport_disbursements']\n"
+            "from fund_pipeline.cli import entry\n"
+            "entry()")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT)
+    assert done.returncode == 1
+    assert "AMOUNT-POSITIVE" in done.stdout and done.stdout.rstrip().endswith("退出处理已运行")

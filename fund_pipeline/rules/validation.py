@@ -22,7 +22,6 @@ from fund_pipeline.rules.wording import column_label, expected_sentence
 from fund_pipeline.sources.schemas import ENTITIES
 
 
-
 def _before_great_expectations() -> None:
     """GX's expectation registry imports scipy.stats (about 0.8 s) for the distribution expectations (KL
     divergence, KS test), which no catalogue rule uses: it is imported only if one is ever evaluated."""
