@@ -10,6 +10,7 @@ import pandas as pd
 from fund_pipeline.defs.ingest import landing_key, landing_step
 from fund_pipeline.defs.resources import FundPipelineResource
 from fund_pipeline.instance_config import publish_pool
+from fund_pipeline.memory import freed_blocks_returned
 from fund_pipeline.pipeline.accounting import SET_ASIDE_TABLE, money_field, recount
 from fund_pipeline.pipeline.findings import (
     carry_findings_forward,
@@ -174,7 +175,7 @@ def build_clean_asset(entity: str, specs: list[SourceSpec],
         warehouse = fund.warehouse()
         # One run at a time publishes an entity, reading every source's landed rows inside the lock, so two
         # runs for different departments never publish a stale mix.
-        with warehouse.lock(f"publish:{entity}"):
+        with warehouse.lock(f"publish:{entity}"), freed_blocks_returned():
             years = (years_to_publish(context.instance, key, warehouse, specs, context.partition_keys)
                      if partitions is not None else None)
             step, digest = publish_step(entity), publish_digest(warehouse, entity, specs, registers, years)

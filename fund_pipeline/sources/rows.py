@@ -88,7 +88,8 @@ def classify(body: pd.DataFrame, typed: pd.DataFrame, field_types: dict[str, str
              extra_total_labels: tuple[str, ...], drop_pattern: str, footer_pattern: str,
              tolerance: float, distinct: DistinctColumns | None = None) -> RowKinds:
     """Sort the body's rows into data, blank, totals, headings and footer (the table ends where the data ends)."""
-    blank = body.isna().all(axis=1)
+    present = body.notna()  # once: on a 40,000-row roster each pass over the cells costs a tenth of a second
+    blank = ~present.any(axis=1)
     labels = fold_labels(body.iloc[:, :label_columns], distinct)
     label_cells = DistinctColumns(labels)
     # The first label cell that has text, column by column: bfill(axis=1) transposes the frame, one column
@@ -103,7 +104,7 @@ def classify(body: pd.DataFrame, typed: pd.DataFrame, field_types: dict[str, str
     filled_identity = count(identity) if identity and count else pd.Series(0, index=body.index)
     filled_identifying = count(identifying) if identifying and count else pd.Series(0, index=body.index)
     has_amount = typed[money].notna().any(axis=1) if money else pd.Series(False, index=body.index)
-    filled = body.notna().sum(axis=1)
+    filled = present.sum(axis=1)
 
     # A total row carries a total label and little else: "小计" inside a project's name is not one.
     total_pattern = "|".join([TOTAL_LABEL, BREAKDOWN_LABEL, drop_pattern, *extra_total_labels])

@@ -217,8 +217,11 @@ class DuckDBWarehouse(Warehouse):
 
     def read_large_table(self, schema: str, table: str) -> pd.DataFrame:
         """Fetched as Arrow and converted column by column (the Arrow buffers freed as each column is taken):
-        several times faster than DuckDB's own DataFrame conversion, and one copy of the rows instead of two."""
+        several times faster than DuckDB's own DataFrame conversion, and one copy of the rows instead of two.
+        Text comes with 64-bit offsets, the layout of pandas' string columns, which then take the Arrow
+        buffers over as they are instead of copying every string (90 MB less at a million payments)."""
         with self.connect() as con:
+            con.execute("set arrow_large_buffer_size = true")
             rows = con.sql(f'select * from {schema}."{table}"').to_arrow_table()
         return frame_from_arrow(rows)
 
@@ -289,6 +292,12 @@ def release_kept_connections() -> None:
     _SHARED.close_all()
 
 
+# DuckDB's buffer pool may grow to 80% of the machine's memory, and it holds a transaction's new rows there until
+# they are committed: 300 MB more at the peak of a step that publishes a million payments. With a limit, full
+# row groups go to the file as they are made (and sorts or joins larger than it spill into {file}.tmp).
+DUCKDB_MEMORY_LIMIT = "512MB"
+
+
 def _connect_with_patience(duckdb, path: Path, seconds: float = 120.0):
     """DuckDB lets one process write a file at a time; another process waits its turn instead of failing.
 
@@ -296,7 +305,7 @@ def _connect_with_patience(duckdb, path: Path, seconds: float = 120.0):
     file is called; dbt's views store fully qualified names, so both must agree."""
     deadline = time.monotonic() + seconds
     while True:
-        con = duckdb.connect(":memory:", config={"temp_directory": f"{path}.tmp"})
+        con = duckdb.connect(":memory:", config={"temp_directory": f"{path}.tmp", "memory_limit": DUCKDB_MEMORY_LIMIT})
         try:
             con.execute(f"attach '{_sql_text(str(path))}' as {DUCKDB_CATALOG}")
             con.execute(f"use {DUCKDB_CATALOG}")
