@@ -448,8 +448,9 @@ class PostgresWarehouse(Warehouse):
 
 
 _READ_BATCH_ROWS = 50_000
-# PostgreSQL's names for the column types the warehouse creates (_sql_type), as Arrow types.
-_ARROW_TYPES = {"text": "string", "character varying": "string", "bigint": "int64", "integer": "int64",
+# PostgreSQL's names for the column types the warehouse creates (_sql_type), as Arrow types (text with 64-bit
+# offsets, the layout pandas' string columns take over without a copy).
+_ARROW_TYPES = {"text": "large_string", "character varying": "large_string", "bigint": "int64", "integer": "int64",
                 "smallint": "int64", "double precision": "float64", "real": "float64", "boolean": "bool_",
                 "timestamp without time zone": "timestamp"}
 _CURSOR_NUMBERS = itertools.count()
