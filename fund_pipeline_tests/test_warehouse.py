@@ -107,3 +107,12 @@ def test_postgres_large_read_keeps_every_value_and_gives_duckdbs_frame(postgres_
         pd.testing.assert_frame_equal(large, theirs, check_exact=True)
     finally:
         postgres.execute("drop table if exists landing.large_read_test")
+
+
+def test_duckdb_buffer_pool_of_the_pipelines_connections_is_limited(tmp_path):
+    """A million new rows go to the file as they are inserted, not into up to 80% of the machine's memory."""
+    from fund_pipeline.warehouse import DUCKDB_MEMORY_LIMIT
+
+    warehouse = Warehouse.from_url(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    limit = warehouse.query("select current_setting('memory_limit') as limit_")["limit_"].iloc[0]
+    assert DUCKDB_MEMORY_LIMIT == "512MB" and limit == "488.2 MiB"  # 512 MB, as DuckDB shows it
