@@ -59,10 +59,18 @@ class Measured:
         return not self.skipped and self.exit_code == 0
 
 
+def settle() -> None:
+    """Start a stage on a machine that is done with the last one: its written files flushed to disk (the naive
+    stack leaves a 170 MB SQLite file that the kernel would write out during the next stage)."""
+    os.sync()
+    time.sleep(2)
+
+
 def measure(stage: str, title: str, command: list[str], env: dict[str, str], log: Path) -> Measured:
     """Run one command as a child process; its own rusage (wait4) gives CPU and peak RSS, the clock gives wall."""
     log.parent.mkdir(parents=True, exist_ok=True)
     print(f"[bench] {stage}: {' '.join(str(c) for c in command)}", flush=True)
+    settle()
     with log.open("w", encoding="utf-8") as out:
         start = time.perf_counter()
         child = subprocess.Popen([str(c) for c in command], stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
