@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import logging
 import os
 import shutil
 import sys
@@ -301,8 +300,7 @@ def entry() -> None:
             stream.flush()
         except (OSError, ValueError):  # a reader that went away (`| head`): nothing more can reach it
             pass
-    atexit._run_exitfuncs()  # noqa: SLF001 - what a normal exit runs first; os._exit skips it
-    logging.shutdown()
+    atexit._run_exitfuncs()  # noqa: SLF001 - what a normal exit runs first (logging's shutdown among them)
     os._exit(code)
 
 

@@ -142,11 +142,15 @@ def innermost(error):
     return error
 
 
-def root_cause(error) -> str:
+def cause_message(error) -> str:
+    """The innermost error's whole message; an interrupted run's, in Chinese."""
     error = innermost(error)
-    if error.cls_name == "DagsterExecutionInterruptedError":
-        return INTERRUPTED
-    return error.message.strip().splitlines()[-1] if error.message.strip() else error.cls_name
+    return INTERRUPTED if error.cls_name == "DagsterExecutionInterruptedError" else error.message.strip()
+
+
+def root_cause(error) -> str:
+    message = cause_message(error)
+    return message.splitlines()[-1] if message else innermost(error).cls_name
 
 
 # -- the closing summary -----------------------------------------------------------------------------

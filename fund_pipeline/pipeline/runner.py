@@ -13,11 +13,10 @@ from pathlib import Path
 import dagster as dg
 
 from fund_pipeline.pipeline.console import (
-    INTERRUPTED,
     RunSummary,
     add_publication,
+    cause_message,
     findings_snapshot,
-    innermost,
     new_and_resolved,
     progress_logger,
     render_summary,
@@ -155,7 +154,7 @@ def _outcome(settings: Settings, results: list, kept: list) -> RunOutcome:
                     failed_rules.append(_rule_id(evaluation))
         failures += [e for e in result.all_events if e.is_step_failure]
     success = all(r.success for r in results)
-    error = "; ".join(f"{e.step_key}: {_root_cause(e.event_specific_data.error)}" for e in failures)[:4000] or None
+    error = "; ".join(f"{e.step_key}: {cause_message(e.event_specific_data.error)}" for e in failures)[:4000] or None
     run_id = results[-1].run_id if results else ""
     summary = summarise_events([e for r in results for e in r.all_events], kept)
     summary.failed_rules = sorted(set(failed_rules))
@@ -186,11 +185,6 @@ def sources_selection(sources: list[str]) -> dg.AssetSelection:
             raise LayoutError(f"未知的来源「{source}」;可用的来源:{'、'.join(s.name for s in specs)}")
         names += [s.name for s in named]
     return dg.AssetSelection.assets(*[landing_key(n) for n in dict.fromkeys(names)]).downstream()
-
-
-def _root_cause(error) -> str:
-    error = innermost(error)
-    return INTERRUPTED if error.cls_name == "DagsterExecutionInterruptedError" else error.message.strip()
 
 
 def _display(url: str) -> str:

@@ -29,9 +29,13 @@ def _before_great_expectations() -> None:
 
 
 # Great Expectations is imported by the first suite this process builds or runs, not by whatever imports this module.
-gx = lazy("great_expectations", prepare=_before_great_expectations)
-RunIdentifier = lazy("great_expectations.core.run_identifier", "RunIdentifier", prepare=_before_great_expectations)
-Column = lazy("great_expectations.expectations.row_conditions", "Column", prepare=_before_great_expectations)
+def _from_gx(module: str, name: str | None = None) -> lazy:
+    return lazy(module, name, prepare=_before_great_expectations)
+
+
+gx = _from_gx("great_expectations")
+RunIdentifier = _from_gx("great_expectations.core.run_identifier", "RunIdentifier")
+Column = _from_gx("great_expectations.expectations.row_conditions", "Column")
 
 FINDING_COLUMNS = (
     "run_id", "rule_id", "severity", "level", "target", "source", "department", "source_file", "sheet",
