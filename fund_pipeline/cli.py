@@ -51,6 +51,21 @@ def _run(args) -> int:
         import warnings
 
         warnings.simplefilter("ignore")  # library deprecation notices are for developers (--verbose shows them)
+    from fund_pipeline.pipeline.read_ahead import reading_ahead
+
+    with reading_ahead(settings, args.source) as read_ahead:  # while Dagster and dbt load
+        outcome = _run_pipeline(settings, args, read_ahead)
+    if outcome is None:
+        return 2
+    print(outcome.describe())
+    if not outcome.success:
+        return 1
+    findings = outcome.summary.errors + (outcome.summary.warnings if args.fail_on == "warning" else 0)
+    return 3 if args.fail_on and findings else 0
+
+
+def _run_pipeline(settings: Settings, args, read_ahead: frozenset[str]):
+    """The run's outcome, or None (the reason printed) for an unknown source or fiscal year."""
     from fund_pipeline.pipeline.runner import run_pipeline, sources_selection
     from fund_pipeline.sources.spec import LayoutError
 
@@ -58,18 +73,14 @@ def _run(args) -> int:
         selection = sources_selection(args.source) if args.source else None
     except LayoutError as error:
         print(f"fund-pipeline run:未运行——{error}", file=sys.stderr)
-        return 2
+        return None
     print(f"运行流水线:收件箱 {settings.inbox},年度 {'、'.join(args.year) if args.year else '数据中的全部年度'}", flush=True)
     try:
-        outcome = run_pipeline(settings, selection=selection, years=args.year, progress=True, verbose=args.verbose)
+        return run_pipeline(settings, selection=selection, years=args.year, progress=True, verbose=args.verbose,
+                            read_ahead=read_ahead)
     except ValueError as error:  # a fiscal year the data does not have
         print(f"fund-pipeline run:{error}", file=sys.stderr)
-        return 2
-    print(outcome.describe())
-    if not outcome.success:
-        return 1
-    findings = outcome.summary.errors + (outcome.summary.warnings if args.fail_on == "warning" else 0)
-    return 3 if args.fail_on and findings else 0
+        return None
 
 
 def _serve(args) -> int:

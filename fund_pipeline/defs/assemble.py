@@ -16,11 +16,12 @@ from fund_pipeline.defs.resources import FundPipelineResource
 from fund_pipeline.settings import Settings
 
 
-def build_definitions(settings: Settings) -> dg.Definitions:
+def build_definitions(settings: Settings, read_ahead: frozenset[str] = frozenset()) -> dg.Definitions:
+    """`read_ahead`: the sources whose files this process is reading ahead (the CLI's run)."""
     activate(settings.config_dir)
     settings.export_dbt_env()
     return dg.Definitions(
-        assets=[*ingest_assets(), *clean_assets(fiscal_year_partitions(settings)), build_dbt_assets(), policy_measures,
+        assets=[*ingest_assets(read_ahead), *clean_assets(fiscal_year_partitions(settings)), build_dbt_assets(), policy_measures,
                 validation_findings, audit_report],
         jobs=[refresh_job],
         schedules=build_schedules(settings.fiscal_years, settings.service.monthly_cron),

@@ -22,7 +22,11 @@ def landing_key(source: str) -> dg.AssetKey:
     return dg.AssetKey(["landing", source])
 
 
-def build_ingest_asset(spec: SourceSpec) -> dg.AssetsDefinition:
+# A source read ahead lands after every step that does not need it: its files are read meanwhile.
+READ_AHEAD_PRIORITY = {"dagster/priority": "-1"}
+
+
+def build_ingest_asset(spec: SourceSpec, read_ahead: bool = False) -> dg.AssetsDefinition:
     description = (
         f"{spec.department}: {spec.description}\n\n"
         f"Reads `{'`, `'.join(spec.files)}` from the inbox with the layout `{spec.layout_file}` and lands every "
@@ -37,6 +41,7 @@ def build_ingest_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         kinds={"excel", "python"},
         metadata={"department": spec.department, "entity": spec.entity, "layout": spec.layout_file},
         tags={"entity": spec.entity},
+        op_tags=READ_AHEAD_PRIORITY if read_ahead else None,
     )
     def _ingest(context: dg.AssetExecutionContext, fund: FundPipelineResource) -> dg.MaterializeResult:
         catalogue = load_catalogue()
@@ -151,5 +156,6 @@ def previously_landed(warehouse, source: str, files: list[str]) -> pd.DataFrame:
     return warehouse.read_table("landing", source, where=f"source_file in ({listed})")
 
 
-def ingest_assets() -> list[dg.AssetsDefinition]:
-    return [build_ingest_asset(spec) for spec in load_layouts()]
+def ingest_assets(read_ahead: frozenset[str] = frozenset()) -> list[dg.AssetsDefinition]:
+    """One landing asset per layout; the sources in `read_ahead` are being read ahead (pipeline/read_ahead.py)."""
+    return [build_ingest_asset(spec, spec.name in read_ahead) for spec in load_layouts()]

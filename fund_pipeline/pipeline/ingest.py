@@ -9,12 +9,14 @@ from pathlib import Path
 import pandas as pd
 
 from fund_pipeline.pipeline.landing_cache import LandingCache
+from fund_pipeline.pipeline.read_ahead import wait_for
 from fund_pipeline.rules.catalogue import Catalogue
 from fund_pipeline.rules.validation import normalise_findings
 from fund_pipeline.sources.reader import (
     PROBLEM_COLUMNS,
     SourceRead,
     combine_reads,
+    inbox_name,
     read_files,
     select_files,
     version_key,
@@ -74,10 +76,12 @@ def ingestion_findings(spec: SourceSpec, read: SourceRead, catalogue: Catalogue,
 
 def read_source_by_file(spec: SourceSpec, inbox, cache: LandingCache | None = None) -> tuple[SourceRead, list[str], list[str]]:
     """The reader's `read_source`, file by file through the landing cache: a file whose content, path, layout
-    and reader are unchanged is not read again. Returns the read and which files were read and reused."""
+    and reader are unchanged is not read again. Returns the read and which files were read this run (here, or
+    ahead of the step: pipeline/read_ahead.py) and which were reused."""
     inbox = Path(inbox)
+    read_ahead = wait_for(spec.name) if cache is not None else set()  # files this run read into the cache
     chosen, notes = select_files(spec, inbox)
-    relative = {path: path.relative_to(inbox).as_posix() if path.is_relative_to(inbox) else path.name for path, _ in chosen}
+    relative = {path: inbox_name(path, inbox) for path, _ in chosen}
     cached = {path: cache.get(relative[path], sha) for path, sha in chosen} if cache is not None else {}
     missing = [(path, sha) for path, sha in chosen if cached.get(path) is None]
     fresh_reads = dict(zip([path for path, _ in missing], read_files(spec, missing, inbox), strict=True))
@@ -94,8 +98,8 @@ def read_source_by_file(spec: SourceSpec, inbox, cache: LandingCache | None = No
         reads.append(read)
     if cache is not None:
         cache.prune()
-    fresh = [relative[path] for path, _ in missing]
-    reused = [relative[path] for path, _ in chosen if path not in fresh_reads]
+    fresh = [relative[path] for path, sha in chosen if path in fresh_reads or (relative[path], sha) in read_ahead]
+    reused = [relative[path] for path, _ in chosen if relative[path] not in fresh]
     return combine_reads(spec, reads, notes), fresh, reused
 
 

@@ -65,6 +65,10 @@ class LandingCache:
         key = hashlib.sha256(f"{self.fingerprint}|{relative}|{sha}".encode()).hexdigest()[:40]
         return self.folder / f"{key}.pkl"
 
+    def holds(self, relative: str, sha: str) -> bool:
+        """Whether an entry for this file exists (without loading it; `get` may still find it unusable)."""
+        return self._path(relative, sha).is_file()
+
     def get(self, relative: str, sha: str) -> SourceRead | None:
         path = self._path(relative, sha)
         self.used.add(path)

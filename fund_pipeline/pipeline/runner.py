@@ -48,12 +48,13 @@ class RunOutcome:
 
 def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
                  selection: dg.AssetSelection | None = None, years: list[str] | None = None,
-                 progress: bool = False, verbose: bool = True) -> RunOutcome:
+                 progress: bool = False, verbose: bool = True, read_ahead: frozenset[str] = frozenset()) -> RunOutcome:
     """One refresh: every asset (or a selection), for every fiscal year (or some of them).
 
     One Dagster run over the fiscal years the inbox holds. Only on an instance that knows no year yet and
     whose file names state none are the spreadsheets landed in a run of their own first.
-    With progress, Chinese progress lines are printed as the runs go; Dagster's own log only if verbose."""
+    With progress, Chinese progress lines are printed as the runs go; Dagster's own log only if verbose.
+    `read_ahead` names the sources being read ahead (pipeline/read_ahead.py): their landing steps run last."""
     from dagster._loggers import colored_console_logger
 
     from fund_pipeline.defs.assemble import build_definitions
@@ -64,7 +65,7 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
     from fund_pipeline.sources.spec import load_layouts
 
     started, stream = time.monotonic(), sys.stdout
-    defs = build_definitions(settings)
+    defs = build_definitions(settings, read_ahead)
     job = defs.resolve_implicit_global_asset_job_def()
     run_config = {}
     if progress:

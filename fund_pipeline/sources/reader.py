@@ -72,6 +72,11 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def inbox_name(path: Path, inbox: Path) -> str:
+    """A file as records and findings name it: its path inside the inbox (or its bare name outside it)."""
+    return path.relative_to(inbox).as_posix() if path.is_relative_to(inbox) else path.name
+
+
 def find_files(spec: SourceSpec, inbox: Path) -> list[Path]:
     found: set[Path] = set()
     for pattern in spec.files:
@@ -132,7 +137,7 @@ def select_files(spec: SourceSpec, inbox: Path) -> tuple[list[tuple[Path, str]],
     """The files to read, with their SHA-256: a file dropped twice is read once, and of several versions
     of one report only the newest (by modification time) is read. Both are reported, never silent."""
     found = [(p, file_sha256(p)) for p in find_files(spec, inbox)]
-    rel = {p: (p.relative_to(inbox).as_posix() if p.is_relative_to(inbox) else p.name) for p, _ in found}
+    rel = {p: inbox_name(p, inbox) for p, _ in found}
     found.sort(key=lambda item: (item[0].stat().st_mtime, len(rel[item[0]]), rel[item[0]]))  # the first copy is kept
     notes = _Problems(spec, "")
     unique, first_by_hash = [], {}
@@ -192,20 +197,25 @@ def read_files(spec: SourceSpec, chosen: list[tuple[Path, str]], inbox: Path, wo
     return [read_workbook(spec, path, inbox, sha) for path, sha in chosen]
 
 
-def _read_in_parallel(spec: SourceSpec, chosen: list[tuple[Path, str]], inbox: Path, workers: int) -> list[SourceRead]:
-    # forkserver: workers start from a clean process that has imported the reader once, never from a copy of
-    # this one (a Dagster step has threads, and forking a threaded process is unsafe). Windows has only spawn.
+def reader_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes for reading. forkserver: workers start from a clean process that has imported the
+    reader once, never from a copy of this one (a Dagster step has threads, and forking a threaded process is
+    unsafe). Windows has only spawn."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["fund_pipeline.sources.reader"])
     else:
         context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        jobs = [pool.submit(_read_in_worker, spec, path, inbox, sha, config_dir()) for path, sha in chosen]
+    return ProcessPoolExecutor(workers, mp_context=context)
+
+
+def _read_in_parallel(spec: SourceSpec, chosen: list[tuple[Path, str]], inbox: Path, workers: int) -> list[SourceRead]:
+    with reader_pool(workers) as pool:
+        jobs = [pool.submit(read_in_worker, spec, path, inbox, sha, config_dir()) for path, sha in chosen]
         return [job.result() for job in jobs]  # in the order of the files, whichever finishes first
 
 
-def _read_in_worker(spec: SourceSpec, path: Path, inbox: Path, sha: str, county_config: Path | None) -> SourceRead:
+def read_in_worker(spec: SourceSpec, path: Path, inbox: Path, sha: str, county_config: Path | None) -> SourceRead:
     """One file, in a worker process, under the county configuration the parent has activated."""
     if config_dir() != county_config:
         activate(county_config)
@@ -215,7 +225,7 @@ def _read_in_worker(spec: SourceSpec, path: Path, inbox: Path, sha: str, county_
 def read_workbook(spec: SourceSpec, path: Path, inbox: Path, sha: str | None = None) -> SourceRead:
     """One file. Whatever is wrong with it (not a workbook, a corrupt member, a sheet that cannot be parsed)
     becomes a finding for this file only; `files[0]['failed_sheets']` says what could not be read."""
-    relative = path.relative_to(inbox).as_posix() if path.is_relative_to(inbox) else path.name
+    relative = inbox_name(path, inbox)
     problems = _Problems(spec, relative)
     sha = sha or file_sha256(path)
     stat = path.stat()

@@ -1,0 +1,87 @@
+"""Read ahead (pipeline/read_ahead.py): a large source's files are read into the landing cache while the run
+starts, and its landing step runs after the steps that do not need it. Whatever the run publishes equals a
+run that reads every file in its step, also with an unreadable file among them and with a cache the workers
+cannot write to (then the step reads the files itself)."""
+
+from __future__ import annotations
+
+import shutil
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from fund_pipeline.pipeline.read_ahead import reading_ahead
+from fund_pipeline.pipeline.runner import run_pipeline
+from fund_pipeline_tests.test_landing_incremental import SOURCE, landing_metadata, settings_for, state
+
+BROKEN = "农业农村局/惠农补贴/2016/坏表镇.xlsx"
+
+
+@pytest.fixture(scope="module")
+def runs(sample_inbox, dagster_home, tmp_path_factory):
+    work = tmp_path_factory.mktemp("read_ahead")
+    inbox = work / "inbox"
+    shutil.copytree(sample_inbox, inbox)
+    (inbox / BROKEN).write_bytes(b"PK\x03\x04 not a workbook")
+    out = {}
+    for name, cache in (("ahead", work / "ahead-cache"), ("blocked", work / "blocked-cache")):
+        settings = settings_for(inbox, work / name, cache)
+        if name == "blocked":  # the workers' cache folder cannot be made: nothing is kept, the step reads
+            (cache / "landing").mkdir(parents=True)
+            (cache / "landing" / SOURCE).write_text("not a folder", encoding="utf-8")
+        with reading_ahead(settings, [SOURCE], min_bytes=1) as ahead:
+            out[f"{name}_sources"] = ahead
+            out[name] = run_pipeline(settings, read_ahead=ahead)
+        out[f"{name}_state"] = state(settings.warehouse_url, out[name].run_id)
+    plain = settings_for(inbox, work / "plain", work / "plain-cache")
+    out["plain"] = run_pipeline(plain)
+    out["plain_state"] = state(plain.warehouse_url, out["plain"].run_id)
+    out["ahead_cache"] = work / "ahead-cache" / "landing" / SOURCE
+    out["settings"] = settings_for(inbox, work / "plain", work / "plain-cache")
+    return out
+
+
+def test_the_runs_succeed_and_read_the_source_ahead(runs):
+    for name in ("ahead", "blocked", "plain"):
+        assert runs[name].success, runs[name].error
+    assert runs["ahead_sources"] == runs["blocked_sources"] == frozenset({SOURCE})
+
+
+@pytest.mark.parametrize("run", ["ahead", "blocked"])
+def test_every_table_equals_a_run_that_reads_in_its_steps(runs, run):
+    mine, plain = runs[f"{run}_state"], runs["plain_state"]
+    assert sorted(mine) == sorted(plain) and "landing." + SOURCE in mine
+    for name in mine:
+        pd.testing.assert_frame_equal(mine[name], plain[name], obj=name)
+    findings = mine["audit.current_findings"]
+    assert "INGEST-FILE" in set(findings.loc[findings["source_file"] == BROKEN, "rule_id"])
+
+
+@pytest.mark.parametrize("run", ["ahead", "blocked"])
+def test_files_read_ahead_count_as_read_in_this_run(runs, run):
+    mine, plain = landing_metadata(SOURCE, runs[run].run_id), landing_metadata(SOURCE, runs["plain"].run_id)
+    assert mine["files_read_list"] == plain["files_read_list"] and BROKEN in mine["files_read_list"]
+    assert (mine["files_read"], mine["files_reused"]) == (mine["files"], 0)
+
+
+def test_the_workers_kept_every_file_in_the_cache(runs):
+    files = landing_metadata(SOURCE, runs["ahead"].run_id)["files"]
+    assert len(list(runs["ahead_cache"].glob("*.pkl"))) == files > 2
+
+
+def test_the_source_read_ahead_lands_after_the_steps_that_do_not_need_it(runs):
+    from fund_pipeline.defs.assemble import build_definitions
+    from fund_pipeline.defs.ingest import landing_key
+
+    graph = build_definitions(runs["settings"]).resolve_asset_graph()
+    needs_it = {"__".join(k.path) for k in dg.AssetSelection.assets(landing_key(SOURCE)).downstream().resolve(graph)}
+    stats = {s.step_key: s for s in dg.DagsterInstance.get().get_run_step_stats(runs["ahead"].run_id)}
+    landing = stats[f"landing__{SOURCE}"]
+    independent = [s for key, s in stats.items() if key.split("__")[0] in ("landing", "clean") and key not in needs_it]
+    assert len(independent) > 20
+    assert all(s.end_time <= landing.start_time for s in independent)
+    # Without read ahead the steps keep their usual order: the source lands among the others.
+    plain = {s.step_key: s for s in dg.DagsterInstance.get().get_run_step_stats(runs["plain"].run_id)}
+    assert any(s.start_time > plain[f"landing__{SOURCE}"].start_time
+               for key, s in plain.items() if key.startswith("landing__"))
