@@ -6,6 +6,7 @@ import pandas as pd
 
 from fund_pipeline.defs.jobs import register_years
 from fund_pipeline.defs.resources import FundPipelineResource
+from fund_pipeline.memory import freed_blocks_returned
 from fund_pipeline.pipeline.accounting import ACCOUNTING_RULES
 from fund_pipeline.pipeline.findings import carry_findings_forward, findings_slice, replace_findings
 from fund_pipeline.pipeline.fingerprints import FINGERPRINTS_METADATA_KEY, source_fingerprints
@@ -55,21 +56,23 @@ def build_ingest_asset(spec: SourceSpec, read_ahead: bool = False) -> dg.AssetsD
                 return keep_landing(context, warehouse, spec, kept.metadata, fingerprints)
         forget(warehouse, step)
         cache = LandingCache(fund.cache_path, spec) if fund.cache_path else None
-        result, records = ingest(spec, fund.inbox_path, catalogue, context.run_id,
-                                 previous=lambda files: previously_landed(warehouse, spec.name, files), cache=cache)
+        with freed_blocks_returned():
+            result, records = ingest(spec, fund.inbox_path, catalogue, context.run_id,
+                                     previous=lambda files: previously_landed(warehouse, spec.name, files), cache=cache)
+            records = conform(spec.entity, records)
+            records["run_id"] = context.run_id
+            warehouse.replace_tables({("landing", spec.name): records})
+            years = records["fiscal_year"].dropna().unique() if "fiscal_year" in records else []
+            del records
         if result.files_reused:
             context.log.info(f"{spec.name}:读取 {len(result.files_read)} 个新的或有变化的文件,"
                              f"沿用 {len(result.files_reused)} 个未变文件上次的读取结果")
-        records = conform(spec.entity, records)
-        records["run_id"] = context.run_id
-        warehouse.replace_tables({("landing", spec.name): records})
         warehouse.append("audit", "file_notes", result.notes.assign(source=spec.name, run_id=context.run_id),
                          delete_where=f"source = '{spec.name}'" if warehouse.table_exists("audit", "file_notes") else None)
         replace_findings(warehouse, result.findings, context.run_id, source=spec.name, ingest=True, leave=ACCOUNTING_RULES)
-        if "fiscal_year" in records:
-            new_years = register_years(context.instance, records["fiscal_year"].dropna().unique())
-            if new_years:
-                context.log.info(f"新的财政年度分区:{', '.join(new_years)}")
+        new_years = register_years(context.instance, years)
+        if new_years:
+            context.log.info(f"新的财政年度分区:{', '.join(new_years)}")
         errors = result.findings[result.findings["severity"] == "error"]
         for message in mask_text(errors["message"].head(20)):
             context.log.warning(message)
