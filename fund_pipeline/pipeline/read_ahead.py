@@ -27,7 +27,7 @@ from fund_pipeline.settings import Settings, reader_workers
 from fund_pipeline.sources.reader import (
     PARALLEL_MIN_BYTES,
     inbox_name,
-    read_workbook,
+    read_in_worker,
     reader_pool,
     select_files,
 )
@@ -100,8 +100,7 @@ def _named(sources: list[str] | None) -> list[SourceSpec]:
 def _read_into_cache(spec: SourceSpec, path: Path, inbox: Path, sha: str, county_config: Path | None,
                      cache_root: Path) -> tuple[str, str]:
     """In a worker: read one file and keep its read where the landing step will look for it."""
-    if config_dir() != county_config:
-        activate(county_config)
+    read = read_in_worker(spec, path, inbox, sha, county_config)
     relative = inbox_name(path, inbox)
-    LandingCache(cache_root, spec).put(relative, sha, read_workbook(spec, path, inbox, sha))
+    LandingCache(cache_root, spec).put(relative, sha, read)
     return relative, sha
