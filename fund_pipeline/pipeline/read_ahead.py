@@ -1,11 +1,12 @@
-"""Read ahead: the large sources' new files are read while the run is still starting.
+"""Read ahead: the inbox's new files are read while the run is still starting.
 
 On two cores a county-year's payment rosters take about ten seconds to read, in worker processes, while the
 run's own process waits; before that, the same process spends about eight seconds loading Dagster, dbt and
 the definitions, and afterwards a dozen on the small sources' steps, with the second core idle. So
-`fund-pipeline run` starts reading, at once, every file of a large source that the landing cache does not
-hold yet: the workers put each file's read into the cache. The source's landing step runs after the steps
-that do not need it, waits for its files, and takes their reads from the cache.
+`fund-pipeline run` starts reading at once, in a worker, every file the landing cache does not hold yet,
+each file's read going into the cache: first the large sources', whose landing steps then run after the
+steps that do not need them and wait for their files; then the small sources' files, in the order of their
+steps, which take back the files the worker has not begun (when it is still busy with a large source).
 
 What a file yields does not change: the same reader in the same kind of worker writes the same cache entry
 the step would have written. A read ahead that fails leaves no entry, and the step reads that file itself.
@@ -35,55 +36,72 @@ from fund_pipeline.sources.spec import SourceSpec, load_layouts
 
 _log = logging.getLogger(__name__)
 _pending: dict[str, list[Future]] = {}  # source -> its files being read ahead (this process's run)
+_waits_for_every_file: set[str] = set()  # the large sources: their landing steps run last and wait
 
 
 @contextlib.contextmanager
 def reading_ahead(settings: Settings, sources: list[str] | None = None,
                   min_bytes: int = PARALLEL_MIN_BYTES) -> Iterator[frozenset[str]]:
-    """Within the block, the uncached files of the sources that have `min_bytes` of them (of `sources`, named by
-    layout or department; default every source) are being read into the landing cache. Yields those sources."""
-    plan = _files_to_read(settings, sources, min_bytes)
-    if not plan:
-        yield frozenset()
+    """Within the block, the files the landing cache does not hold (of `sources`, named by layout or department;
+    default every source) are being read into it, when they come to `min_bytes` at least. The large sources
+    (`min_bytes` of such files on their own) are read first, and yielded: their landing steps should run last.
+    The other sources' files follow in the order their steps run; a step reads itself those not yet begun."""
+    plan = _files_to_read(settings, sources)
+    if sum(path.stat().st_size for _, files in plan for path, _ in files) < min_bytes:
+        yield frozenset()  # not worth starting a worker
         return
+    large = [(spec, files) for spec, files in plan if sum(path.stat().st_size for path, _ in files) >= min_bytes]
+    late = frozenset(spec.name for spec, _ in large)
+    pool = None
     try:
         pool = reader_pool(max(1, reader_workers() - 1))  # one CPU stays with the run
-        for spec, files in plan:
+        for spec, files in large + [(spec, files) for spec, files in plan if spec.name not in late]:
             _pending[spec.name] = [pool.submit(_read_into_cache, spec, path, settings.inbox, sha, config_dir(),
                                                settings.cache_dir) for path, sha in files]
+        _waits_for_every_file.update(late)
     except (BrokenProcessPool, OSError, ValueError) as error:  # no child processes here: the steps read
-        _log.warning("无法预先读取大的来源(%s),由各来源的读取步骤读取", error)
-        _pending.clear()
+        _log.warning("无法预先读取来源文件(%s),由各来源的读取步骤读取", error)
+        _forget(pool)
         yield frozenset()
         return
     try:
-        yield frozenset(spec.name for spec, _ in plan)
+        yield late
     finally:
-        _pending.clear()
-        pool.shutdown(wait=True, cancel_futures=True)
+        _forget(pool)
 
 
 def wait_for(source: str) -> set[tuple[str, str]]:
-    """Block until the files of this source being read ahead are in the landing cache (or have failed);
-    returns those read, as (path in the inbox, SHA-256)."""
+    """The files of this source read ahead into the landing cache, as (path in the inbox, SHA-256), once they
+    are there. A large source waits for every file; a small one takes back the files not yet begun (cheaper
+    to read here than to wait behind a large source)."""
+    futures = _pending.pop(source, [])
+    if source not in _waits_for_every_file:
+        futures = [future for future in futures if not future.cancel()]
     done = set()
-    for future in _pending.pop(source, []):
+    for future in futures:
         with contextlib.suppress(Exception):  # the step reads a file whose entry is missing
             done.add(future.result())
     return done
 
 
-def _files_to_read(settings: Settings, sources: list[str] | None, min_bytes: int) -> list[tuple[SourceSpec, list[tuple[Path, str]]]]:
-    """Each large source with its files (path, SHA-256) the landing cache does not hold."""
+def _forget(pool) -> None:
+    _pending.clear()
+    _waits_for_every_file.clear()
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _files_to_read(settings: Settings, sources: list[str] | None) -> list[tuple[SourceSpec, list[tuple[Path, str]]]]:
+    """Each source with files (path, SHA-256) the landing cache does not hold, in the order of their steps."""
     if settings.cache_dir is None or reader_workers() < 2:
         return []
     activate(settings.config_dir)
     plan = []
-    for spec in _named(sources):
+    for spec in sorted(_named(sources), key=lambda spec: spec.name):
         chosen, _ = select_files(spec, settings.inbox)
         cache = LandingCache(settings.cache_dir, spec)
         missing = [(path, sha) for path, sha in chosen if not cache.holds(inbox_name(path, settings.inbox), sha)]
-        if sum(path.stat().st_size for path, _ in missing) >= min_bytes:
+        if missing:
             plan.append((spec, missing))
     return plan
 
