@@ -302,8 +302,13 @@ def entry() -> None:
     After a run the process holds Dagster's definitions, dbt's manifest and Great Expectations' registry;
     Python's final teardown frees them object by object, 1.5-2.5 s after the last line was printed. Every
     write is closed or committed by then, so once the exit handlers have run (log handlers, the reader's
-    worker pool) the process ends at once. An exception leaves the usual way, with its traceback."""
-    code = main()
+    worker pool) the process ends at once. Ctrl-C ends it with one line and the shell's status for an
+    interrupt (130); any other exception leaves the usual way, with its traceback."""
+    try:
+        code = main()
+    except KeyboardInterrupt:  # while loading or between steps (Dagster reports one inside a step itself)
+        print("\nfund-pipeline:已中断(Ctrl-C)", file=sys.stderr)
+        code = 130
     if not isinstance(code, int):  # None or a message: let sys.exit say it
         sys.exit(code)
     for stream in (sys.stdout, sys.stderr):

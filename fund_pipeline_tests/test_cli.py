@@ -1,5 +1,7 @@
 """The command line: a clerk's check of one spreadsheet, and the sample generator."""
 
+import os
+import signal
 import subprocess
 import sys
 
@@ -101,3 +103,22 @@ def test_the_command_keeps_its_exit_status_output_and_exit_handlers(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT)
     assert done.returncode == 1
     assert "AMOUNT-POSITIVE" in done.stdout and done.stdout.rstrip().endswith("退出处理已运行")
+
+
+def test_ctrl_c_while_the_run_starts_ends_with_one_line(tmp_path, sample_inbox):
+    """Ctrl-C while Dagster and dbt load: one Chinese line and the interrupt's status, no traceback."""
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "FUND_PIPELINE_DATA_DIR": str(tmp_path)}
+    (tmp_path / "home").mkdir()
+    code = "import sys; sys.argv = ['fund-pipeline', *sys.argv[1:]]; from fund_pipeline.cli import entry; entry()"
+    command = [sys.executable, "-c", code, "run", "--inbox", str(sample_inbox),
+               "--warehouse", f"duckdb:///{tmp_path / 'w.duckdb'}"]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                             cwd=PROJECT_ROOT)
+    assert child.stdout.readline().startswith("运行流水线")  # printed before dbt and the definitions load
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=120)
+    if child.returncode == 130:  # in the loading, as almost always
+        assert err.strip().splitlines()[-1] == "fund-pipeline:已中断(Ctrl-C)"
+    else:  # a machine fast enough to be inside the first step: Dagster's own interruption, reported as such
+        assert child.returncode == 1 and "运行被中断" in out + err
+    assert "Traceback" not in err
