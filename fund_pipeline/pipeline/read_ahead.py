@@ -47,15 +47,14 @@ def reading_ahead(settings: Settings, sources: list[str] | None = None,
     (`min_bytes` of such files on their own) are read first, and yielded: their landing steps should run last.
     The other sources' files follow in the order their steps run; a step reads itself those not yet begun."""
     plan = _files_to_read(settings, sources)
-    if sum(path.stat().st_size for _, files in plan for path, _ in files) < min_bytes:
+    if sum(size for _, _, size in plan) < min_bytes:
         yield frozenset()  # not worth starting a worker
         return
-    large = [(spec, files) for spec, files in plan if sum(path.stat().st_size for path, _ in files) >= min_bytes]
-    late = frozenset(spec.name for spec, _ in large)
+    late = frozenset(spec.name for spec, _, size in plan if size >= min_bytes)
     pool = None
     try:
         pool = reader_pool(max(1, reader_workers() - 1))  # one CPU stays with the run
-        for spec, files in large + [(spec, files) for spec, files in plan if spec.name not in late]:
+        for spec, files, _ in sorted(plan, key=lambda item: item[0].name not in late):  # stable: steps' order
             _pending[spec.name] = [pool.submit(_read_into_cache, spec, path, settings.inbox, sha, config_dir(),
                                                settings.cache_dir) for path, sha in files]
         _waits_for_every_file.update(late)
@@ -91,8 +90,9 @@ def _forget(pool) -> None:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _files_to_read(settings: Settings, sources: list[str] | None) -> list[tuple[SourceSpec, list[tuple[Path, str]]]]:
-    """Each source with files (path, SHA-256) the landing cache does not hold, in the order of their steps."""
+def _files_to_read(settings: Settings, sources: list[str] | None) -> list[tuple[SourceSpec, list[tuple[Path, str]], int]]:
+    """Each source with files (path, SHA-256) the landing cache does not hold and their bytes, in the order of
+    their steps."""
     if settings.cache_dir is None or reader_workers() < 2:
         return []
     activate(settings.config_dir)
@@ -102,7 +102,7 @@ def _files_to_read(settings: Settings, sources: list[str] | None) -> list[tuple[
         cache = LandingCache(settings.cache_dir, spec)
         missing = [(path, sha) for path, sha in chosen if not cache.holds(inbox_name(path, settings.inbox), sha)]
         if missing:
-            plan.append((spec, missing))
+            plan.append((spec, missing, sum(path.stat().st_size for path, _ in missing)))
     return plan
 
 
