@@ -75,6 +75,8 @@ def _run_pipeline(settings: Settings, args, read_ahead: frozenset[str]):
         print(f"fund-pipeline run:未运行——{error}", file=sys.stderr)
         return None
     print(f"运行流水线:收件箱 {settings.inbox},年度 {'、'.join(args.year) if args.year else '数据中的全部年度'}", flush=True)
+    if read_ahead:
+        print(f"正在后台预先读取新文件;数据量大的来源({'、'.join(sorted(read_ahead))})在其他来源之后落地", flush=True)
     try:
         return run_pipeline(settings, selection=selection, years=args.year, progress=True, verbose=args.verbose,
                             read_ahead=read_ahead)

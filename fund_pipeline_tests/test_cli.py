@@ -122,3 +122,18 @@ def test_ctrl_c_while_the_run_starts_ends_with_one_line(tmp_path, sample_inbox):
     else:  # a machine fast enough to be inside the first step: Dagster's own interruption, reported as such
         assert child.returncode == 1 and "运行被中断" in out + err
     assert "Traceback" not in err
+
+
+def test_run_reads_the_large_source_ahead_and_lands_it_after_the_others(tmp_path, dagster_home, capsys, monkeypatch):
+    """On the default sample (its rosters are 3 MB) `run` reads the new files ahead, says so, and lands the
+    rosters after every other source."""
+    from fund_pipeline.sample import generate
+
+    generate(tmp_path / "inbox", scale=0.02)
+    monkeypatch.setenv("FUND_PIPELINE_DATA_DIR", str(tmp_path))  # a landing cache of its own: every file is new
+    assert main(["run", "--inbox", str(tmp_path / "inbox"), "--warehouse", f"duckdb:///{tmp_path / 'w.duckdb'}",
+                 "--reports", str(tmp_path / "reports")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "数据量大的来源(agriculture_policy_subsidies)在其他来源之后落地" in lines[1]
+    landed = [line for line in lines if line.startswith("[") and "] 读取 " in line]  # the progress lines
+    assert len(landed) > 10 and "agriculture_policy_subsidies" in landed[-1]
