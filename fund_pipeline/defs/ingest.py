@@ -85,7 +85,8 @@ def build_ingest_asset(spec: SourceSpec, read_ahead: bool = False) -> dg.AssetsD
             "file_list": [{k: f[k] for k in ("source_file", "file_sha256")} for f in result.files],
         }
         record(warehouse, step, digest, summary, context.run_id)
-        return dg.MaterializeResult(metadata=landing_metadata(summary, result.files_read, result.files_reused, fingerprints))
+        return dg.MaterializeResult(metadata=landing_metadata(summary, result.files_read, result.files_reused, fingerprints,
+                                                              result.files_read_ahead))
 
     return _ingest
 
@@ -113,10 +114,12 @@ def landed_rows(warehouse, source: str) -> int:
     return int(warehouse.query(f'select count(*) as n from landing."{source}"')["n"].iloc[0])
 
 
-def landing_metadata(summary: dict, files_read: list[str], files_reused: list[str], fingerprints: dict) -> dict:
+def landing_metadata(summary: dict, files_read: list[str], files_reused: list[str], fingerprints: dict,
+                     files_read_ahead: list[str] = ()) -> dict:
     return {
         **{k: v for k, v in summary.items() if k != "file_list"},
         "files_read": len(files_read),
+        "files_read_ahead": len(files_read_ahead),  # of those read, how many the CLI's run read ahead
         "files_reused": len(files_reused),
         "files_read_list": dg.MetadataValue.json(files_read),
         "file_list": dg.MetadataValue.json(summary["file_list"]),

@@ -35,6 +35,7 @@ class IngestResult:
     notes: pd.DataFrame | None = None
     files_read: list[str] = field(default_factory=list)  # read from the spreadsheet this time
     files_reused: list[str] = field(default_factory=list)  # unchanged since read: taken from the landing cache
+    files_read_ahead: list[str] = field(default_factory=list)  # of files_read, those read ahead by the CLI's run
 
 
 def total_findings(read: SourceRead, catalogue: Catalogue) -> pd.DataFrame:
@@ -74,12 +75,12 @@ def ingestion_findings(spec: SourceSpec, read: SourceRead, catalogue: Catalogue,
     return normalise_findings(findings)
 
 
-def read_source_by_file(spec: SourceSpec, inbox, cache: LandingCache | None = None) -> tuple[SourceRead, list[str], list[str]]:
+def read_source_by_file(spec: SourceSpec, inbox, cache: LandingCache | None = None,
+                        read_ahead: set[tuple[str, str]] = frozenset()) -> tuple[SourceRead, list[str], list[str]]:
     """The reader's `read_source`, file by file through the landing cache: a file whose content, path, layout
     and reader are unchanged is not read again. Returns the read and which files were read this run (here, or
-    ahead of the step: pipeline/read_ahead.py) and which were reused."""
+    ahead of the step: `read_ahead`, as (path, SHA-256), see pipeline/read_ahead.py) and which were reused."""
     inbox = Path(inbox)
-    read_ahead = wait_for(spec.name) if cache is not None else set()  # files this run read into the cache
     chosen, notes = select_files(spec, inbox)
     relative = {path: inbox_name(path, inbox) for path, _ in chosen}
     cached = {path: cache.get(relative[path], sha) for path, sha in chosen} if cache is not None else {}
@@ -111,7 +112,8 @@ def ingest(spec: SourceSpec, inbox, catalogue: Catalogue, run_id: str,
     `previous(files)` returns the rows landed earlier from those files: a re-sent file that cannot be read
     keeps its last good version's rows in place instead of un-publishing them. With a `cache`, only the
     files that changed since they were last read are read again."""
-    read, fresh, reused = read_source_by_file(spec, inbox, cache)
+    read_ahead = wait_for(spec.name) if cache is not None else set()  # files this run read into the cache
+    read, fresh, reused = read_source_by_file(spec, inbox, cache, read_ahead)
     kept = carry_forward(spec, read, previous) if previous is not None else _no_rows()
     records = pd.concat([read.records, kept.records], ignore_index=True) if len(kept.records) else read.records
     records["_set_aside"], duplicates = repeated_rows(spec, records, read.files)
@@ -119,7 +121,8 @@ def ingest(spec: SourceSpec, inbox, catalogue: Catalogue, run_id: str,
     if extra:
         read.problems = pd.concat([read.problems, *extra], ignore_index=True)
     findings = ingestion_findings(spec, read, catalogue, run_id, pd.Timestamp.now())
-    result = IngestResult(spec.name, len(records), read.files, findings, read.totals, read.notes, fresh, reused)
+    result = IngestResult(spec.name, len(records), read.files, findings, read.totals, read.notes, fresh, reused,
+                          [f["source_file"] for f in read.files if (f["source_file"], f["file_sha256"]) in read_ahead])
     return result, records
 
 

@@ -81,7 +81,8 @@ class LandingCache:
             return None
         return SourceRead(**{name: parts[name] for name in _PARTS})
 
-    def put(self, relative: str, sha: str, read: SourceRead) -> None:
+    def put(self, relative: str, sha: str, read: SourceRead) -> bool:
+        """Keep a file's read; False where it could not be written."""
         path = self._path(relative, sha)
         self.used.add(path)
         parts = {"fingerprint": self.fingerprint, **{name: getattr(read, name) for name in _PARTS}}
@@ -93,7 +94,8 @@ class LandingCache:
                 pickle.dump(parts, out, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(temporary, path)
         except OSError:
-            return  # a full or read-only disk costs a re-read next time, never a failed run
+            return False  # a full or read-only disk costs a re-read next time, never a failed run
+        return True
 
     def prune(self) -> None:
         """Drop the entries of files this source no longer has (older versions, removed files)."""

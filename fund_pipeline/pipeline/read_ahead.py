@@ -70,8 +70,8 @@ def reading_ahead(settings: Settings, sources: list[str] | None = None,
 
 
 def wait_for(source: str) -> set[tuple[str, str]]:
-    """The files of this source read ahead into the landing cache, as (path in the inbox, SHA-256), once they
-    are there. A large source waits for every file; a small one takes back the files not yet begun (cheaper
+    """The files of this source read ahead and kept in the landing cache, as (path in the inbox, SHA-256), once
+    they are there. A large source waits for every file; a small one takes back the files not yet begun (cheaper
     to read here than to wait behind a large source)."""
     futures = _pending.pop(source, [])
     if source not in _waits_for_every_file:
@@ -80,7 +80,7 @@ def wait_for(source: str) -> set[tuple[str, str]]:
     for future in futures:
         with contextlib.suppress(Exception):  # the step reads a file whose entry is missing
             done.add(future.result())
-    return done
+    return done - {None}
 
 
 def _forget(pool) -> None:
@@ -116,9 +116,9 @@ def _named(sources: list[str] | None) -> list[SourceSpec]:
 
 
 def _read_into_cache(spec: SourceSpec, path: Path, inbox: Path, sha: str, county_config: Path | None,
-                     cache_root: Path) -> tuple[str, str]:
-    """In a worker: read one file and keep its read where the landing step will look for it."""
+                     cache_root: Path) -> tuple[str, str] | None:
+    """In a worker: read one file and keep its read where the landing step will look for it; None where it
+    could not be kept."""
     read = read_in_worker(spec, path, inbox, sha, county_config)
     relative = inbox_name(path, inbox)
-    LandingCache(cache_root, spec).put(relative, sha, read)
-    return relative, sha
+    return (relative, sha) if LandingCache(cache_root, spec).put(relative, sha, read) else None
