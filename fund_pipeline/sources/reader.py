@@ -6,6 +6,7 @@ Problems are returned, never raised: a broken file of one department must not st
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import multiprocessing
@@ -65,8 +66,17 @@ def column_letter(index: int) -> str:
 
 
 def file_sha256(path: Path) -> str:
+    """The file's SHA-256. A run hashes each file up to three times (read ahead, fingerprints, choosing the
+    files to read): within a process a file whose identity, size and modification time are unchanged is not
+    read again."""
+    stat = path.stat()
+    return _sha256_of(str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sha256_of(path: str, inode: int, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
