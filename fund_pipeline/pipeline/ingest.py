@@ -18,6 +18,7 @@ from fund_pipeline.sources.reader import (
     combine_reads,
     inbox_name,
     read_files,
+    read_workbook,
     select_files,
     version_key,
 )
@@ -76,16 +77,21 @@ def ingestion_findings(spec: SourceSpec, read: SourceRead, catalogue: Catalogue,
 
 
 def read_source_by_file(spec: SourceSpec, inbox, cache: LandingCache | None = None,
-                        read_ahead: set[tuple[str, str]] = frozenset()) -> tuple[SourceRead, list[str], list[str]]:
+                        read_ahead: set[tuple[str, str]] = frozenset(),
+                        taken_back: dict | None = None) -> tuple[SourceRead, list[str], list[str]]:
     """The reader's `read_source`, file by file through the landing cache: a file whose content, path, layout
     and reader are unchanged is not read again. Returns the read and which files were read this run (here, or
-    ahead of the step: `read_ahead`, as (path, SHA-256), see pipeline/read_ahead.py) and which were reused."""
+    ahead of the step: `read_ahead`, as (path, SHA-256), see pipeline/read_ahead.py) and which were reused.
+    `taken_back` holds the reads, by (path, SHA-256), of files the step took back from the read ahead."""
     inbox = Path(inbox)
     chosen, notes = select_files(spec, inbox)
     relative = {path: inbox_name(path, inbox) for path, _ in chosen}
-    cached = {path: cache.get(relative[path], sha) for path, sha in chosen} if cache is not None else {}
-    missing = [(path, sha) for path, sha in chosen if cached.get(path) is None]
-    fresh_reads = dict(zip([path for path, _ in missing], read_files(spec, missing, inbox), strict=True))
+    taken_back = taken_back or {}
+    fresh_reads = {path: taken_back[(relative[path], sha)] for path, sha in chosen if (relative[path], sha) in taken_back}
+    cached = {path: cache.get(relative[path], sha) for path, sha in chosen
+              if path not in fresh_reads} if cache is not None else {}
+    missing = [(path, sha) for path, sha in chosen if path not in fresh_reads and cached.get(path) is None]
+    fresh_reads |= dict(zip([path for path, _ in missing], read_files(spec, missing, inbox), strict=True))
     reads = []
     for path, sha in chosen:  # a loop over files, not rows
         if path in fresh_reads:
@@ -112,8 +118,9 @@ def ingest(spec: SourceSpec, inbox, catalogue: Catalogue, run_id: str,
     `previous(files)` returns the rows landed earlier from those files: a re-sent file that cannot be read
     keeps its last good version's rows in place instead of un-publishing them. With a `cache`, only the
     files that changed since they were last read are read again."""
-    read_ahead = wait_for(spec.name) if cache is not None else set()  # files this run read into the cache
-    read, fresh, reused = read_source_by_file(spec, inbox, cache, read_ahead)
+    read_ahead, taken_back = (wait_for(spec.name, lambda path, sha: read_workbook(spec, path, Path(inbox), sha))
+                              if cache is not None else (set(), {}))
+    read, fresh, reused = read_source_by_file(spec, inbox, cache, read_ahead, taken_back)
     kept = carry_forward(spec, read, previous) if previous is not None else _no_rows()
     records = pd.concat([read.records, kept.records], ignore_index=True) if len(kept.records) else read.records
     records["_set_aside"], duplicates = repeated_rows(spec, records, read.files)

@@ -5,8 +5,11 @@ run's own process waits; before that, the same process spends about eight second
 the definitions, and afterwards a dozen on the small sources' steps, with the second core idle. So
 `fund-pipeline run` starts reading at once, in a worker, every file the landing cache does not hold yet,
 each file's read going into the cache: first the large sources', whose landing steps then run after the
-steps that do not need them and wait for their files; then the small sources' files, in the order of their
-steps, which take back the files the worker has not begun (when it is still busy with a large source).
+steps that do not need them; then the small sources' files, in the order of their steps. A step takes back the
+files the worker has not begun and reads them itself, from the last one back, while the worker goes on from the
+first: a small source never waits behind a large one, and a large source's step that arrives while its files
+are still being read shares the rest with the worker instead of waiting, so neither process idles while the
+other reads (on a shared machine the worker may be slower or faster than planned).
 
 What a file yields does not change: the same reader in the same kind of worker writes the same cache entry
 the step would have written. A read ahead that fails leaves no entry, and the step reads that file itself.
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -35,8 +38,7 @@ from fund_pipeline.sources.reader import (
 from fund_pipeline.sources.spec import SourceSpec, load_layouts
 
 _log = logging.getLogger(__name__)
-_pending: dict[str, list[Future]] = {}  # source -> its files being read ahead (this process's run)
-_waits_for_every_file: set[str] = set()  # the large sources: their landing steps run last and wait
+_pending: dict[str, list[tuple[Future, Path, str, str]]] = {}  # source -> (read, file, path in the inbox, SHA-256)
 
 
 @contextlib.contextmanager
@@ -55,9 +57,9 @@ def reading_ahead(settings: Settings, sources: list[str] | None = None,
     try:
         pool = reader_pool(max(1, reader_workers() - 1))  # one CPU stays with the run
         for spec, files, _ in sorted(plan, key=lambda item: item[0].name not in late):  # stable: steps' order
-            _pending[spec.name] = [pool.submit(_read_into_cache, spec, path, settings.inbox, sha, config_dir(),
-                                               settings.cache_dir) for path, sha in files]
-        _waits_for_every_file.update(late)
+            _pending[spec.name] = [(pool.submit(_read_into_cache, spec, path, settings.inbox, sha, config_dir(),
+                                                settings.cache_dir), path, inbox_name(path, settings.inbox), sha)
+                                   for path, sha in files]
     except (BrokenProcessPool, OSError, ValueError) as error:  # no child processes here: the steps read
         _log.warning("无法预先读取来源文件(%s),由各来源的读取步骤读取", error)
         _forget(pool)
@@ -69,23 +71,27 @@ def reading_ahead(settings: Settings, sources: list[str] | None = None,
         _forget(pool)
 
 
-def wait_for(source: str) -> set[tuple[str, str]]:
-    """The files of this source read ahead and kept in the landing cache, as (path in the inbox, SHA-256), once
-    they are there. A large source waits for every file; a small one takes back the files not yet begun (cheaper
-    to read here than to wait behind a large source)."""
-    futures = _pending.pop(source, [])
-    if source not in _waits_for_every_file:
-        futures = [future for future in futures if not future.cancel()]
-    done = set()
-    for future in futures:
-        with contextlib.suppress(Exception):  # the step reads a file whose entry is missing
-            done.add(future.result())
-    return done - {None}
+def wait_for(source: str, read_here: Callable[[Path, str], object]) -> tuple[set[tuple[str, str]], dict]:
+    """This source's files read ahead, as the (path in the inbox, SHA-256) of those kept in the landing cache,
+    and, by the same key, the reads of the files the worker had not begun, which this process takes back and
+    reads itself with `read_here(file, sha)`: from the last file back, while the worker goes on from the first,
+    until the two meet; then it waits for the files the worker is reading."""
+    jobs = _pending.pop(source, [])
+    here = {}
+    for future, path, relative, sha in reversed(jobs):
+        if not future.cancel():  # begun: so is every file before it
+            break
+        here[(relative, sha)] = read_here(path, sha)
+    ahead = set()
+    for future, _, relative, sha in jobs:
+        if (relative, sha) not in here:
+            with contextlib.suppress(Exception):  # the step reads a file whose entry is missing
+                ahead.add(future.result())
+    return ahead - {None}, here
 
 
 def _forget(pool) -> None:
     _pending.clear()
-    _waits_for_every_file.clear()
     if pool is not None:
         pool.shutdown(wait=True, cancel_futures=True)
 
