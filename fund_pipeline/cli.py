@@ -42,7 +42,12 @@ def _run(args) -> int:
         reports_dir=Path(args.reports).resolve() if args.reports else None,
     )
     from fund_pipeline.pipeline.console import warehouse_problem
+    from fund_pipeline.sources.reader import inbox_problem
 
+    problem = inbox_problem(settings.inbox)
+    if problem:
+        print(f"fund-pipeline run:未运行——{problem}", file=sys.stderr)
+        return 2
     problem = warehouse_problem(settings.warehouse_url, settings.warehouse_password)  # once, before any step
     if problem:
         print(f"fund-pipeline run:未运行——{problem}", file=sys.stderr)

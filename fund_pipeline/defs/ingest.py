@@ -15,6 +15,7 @@ from fund_pipeline.pipeline.landing_cache import LandingCache
 from fund_pipeline.pipeline.step_inputs import forget, inputs_digest, record, unchanged
 from fund_pipeline.report.masking import mask_text
 from fund_pipeline.rules.catalogue import load_catalogue
+from fund_pipeline.sources.reader import inbox_problem
 from fund_pipeline.sources.schemas import conform
 from fund_pipeline.sources.spec import SourceSpec, load_layouts
 
@@ -45,6 +46,9 @@ def build_ingest_asset(spec: SourceSpec, read_ahead: bool = False) -> dg.AssetsD
         op_tags=READ_AHEAD_PRIORITY if read_ahead else None,
     )
     def _ingest(context: dg.AssetExecutionContext, fund: FundPipelineResource) -> dg.MaterializeResult:
+        problem = inbox_problem(fund.inbox_path)
+        if problem:  # landing nothing would un-publish every department: the step fails and changes nothing
+            raise dg.Failure(description=problem, allow_retries=False)
         catalogue = load_catalogue()
         # Taken before reading: a file changed while it is read then differs, and the sensor re-runs it.
         fingerprints = source_fingerprints(spec, fund.inbox_path)

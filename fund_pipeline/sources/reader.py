@@ -94,6 +94,22 @@ def find_files(spec: SourceSpec, inbox: Path) -> list[Path]:
     return sorted(found)
 
 
+def inbox_problem(inbox: Path) -> str | None:
+    """Why the inbox cannot be what the departments sent (it does not exist, or holds no workbook at all: a
+    mistyped path, a network share not mounted), in Chinese; None when it can. Landing from it would empty
+    every source and so un-publish every department's data."""
+    inbox = Path(inbox)
+    keep = "已发布的数据未作改动"
+    if not inbox.exists():
+        return f"收件箱「{inbox}」不存在(请检查 --inbox 或 FUND_PIPELINE_INBOX);{keep}"
+    if not inbox.is_dir():
+        return f"收件箱「{inbox}」不是文件夹;{keep}"
+    if next((p for p in inbox.rglob("*.xls*") if p.is_file() and not p.name.startswith(("~$", "."))), None) is None:
+        return (f"收件箱「{inbox}」中没有任何 Excel 报表(若收件箱在网络共享盘上,请确认已挂载);"
+                f"{keep}")
+    return None
+
+
 def year_in_name(spec: SourceSpec, relative: str) -> str | None:
     """The fiscal year a file's path names, where the layout's filename_fields say how (e.g. 2016年…)."""
     for pattern in spec.filename_fields:
