@@ -39,6 +39,13 @@ def test_findings_are_exactly_the_planted_violations(warehouse, expected_finding
     pd.testing.assert_frame_equal(found[key], expected[key], check_dtype=False)
 
 
+def test_the_samples_answer_key_is_not_reported_as_a_stray_file(warehouse, sample_inbox):
+    """The planted sample's expected_findings.csv sits in its inbox beside sample.json: not a department's file."""
+    assert (sample_inbox / "expected_findings.csv").exists() and (sample_inbox / "sample.json").exists()
+    stray = warehouse.execute("select source_file from audit.current_findings where rule_id = 'INGEST-UNMATCHED'").df()
+    assert "expected_findings.csv" not in set(stray["source_file"])
+
+
 def test_every_landed_row_is_published_or_quarantined(warehouse, duckdb_run):
     outcome, _, _ = duckdb_run
     rec = warehouse.execute("select * from audit.row_reconciliation where run_id = ?", [outcome.run_id]).df()

@@ -237,10 +237,13 @@ def unmatched_files(inbox, specs, catalogue: Catalogue, run_id: str) -> pd.DataF
     from pathlib import Path
 
     from fund_pipeline.pipeline.lifecycle import DISPOSITION_FOLDER
+    from fund_pipeline.sample import ANSWER_KEY, MANIFEST
     from fund_pipeline.sources.reader import find_files
 
     inbox = Path(inbox)
     matched = {p for spec in specs for p in find_files(spec, inbox)}
+    if (inbox / MANIFEST).exists():  # a generated sample county: its answer key is not a department's file
+        matched.add(inbox / ANSWER_KEY)
     stray = sorted(p for p in inbox.rglob("*") if p.is_file() and p.suffix.lower() in SPREADSHEET_SUFFIXES
                    and not p.name.startswith(("~$", ".")) and p not in matched
                    and DISPOSITION_FOLDER not in p.relative_to(inbox).parts)  # auditors' dispositions, not data

@@ -18,6 +18,7 @@ from fund_pipeline.settings import available_cpus
 
 DEFAULT_YEARS = (2015, 2016, 2017)
 MANIFEST = "sample.json"
+ANSWER_KEY = "expected_findings.csv"  # the planted violations, beside the manifest: not a department's data
 _PACKAGE = Path(__file__).resolve().parents[1]
 
 
@@ -53,7 +54,7 @@ def generate(out: Path, seed: int = 20150805, scale: float = 0.02, plant_violati
     }
     if plant_violations:
         ctx.plants.frame().sort_values(["rule_id", "source", "source_file", "sheet", "row_number"]).to_csv(
-            out / "expected_findings.csv", index=False)
+            out / ANSWER_KEY, index=False)
         manifest["planted_findings"] = len(ctx.plants.rows)
     manifest["files_sha256"] = _file_digests(out)
     (out / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -135,9 +135,14 @@ def test_ingest_unmatched_spreadsheet_in_the_inbox_is_reported(tmp_path):
     write_sheet(tmp_path / FILE, [transport_row(1)])
     write_sheet(tmp_path / "林业局/2016年造林补助.xlsx", [transport_row(1)])
     (tmp_path / "说明.txt").write_text("不是表格", encoding="utf-8")
+    (tmp_path / "expected_findings.csv").write_text("rule_id\n", encoding="utf-8")
     findings = unmatched_files(tmp_path, load_layouts(), load_catalogue(), "run")
     assert findings[["rule_id", "source_file", "severity"]].values.tolist() == [
-        ["INGEST-UNMATCHED", "林业局/2016年造林补助.xlsx", "warning"]]
+        ["INGEST-UNMATCHED", "expected_findings.csv", "warning"], ["INGEST-UNMATCHED", "林业局/2016年造林补助.xlsx", "warning"]]
+    # Beside a sample's manifest the same file is the planted violations' answer key, not a department's data.
+    (tmp_path / "sample.json").write_text("{}", encoding="utf-8")
+    findings = unmatched_files(tmp_path, load_layouts(), load_catalogue(), "run")
+    assert findings["source_file"].tolist() == ["林业局/2016年造林补助.xlsx"]
 
 
 # ---- every landed row accounted for: INGEST-KEPT-PREVIOUS, INGEST-DUPLICATE-ROW, INGEST-EMPTY-FILE,
