@@ -42,10 +42,11 @@ ATTRIBUTION = {
 
 # ------------------------------------------------------------------ verdicts, twice
 
-def _meets(rule: Rule, check: Check, year: int, value) -> bool:
-    """The catalogue's statement for one value: within both bounds, equal to a bound only where allowed."""
+def _meets(rule: Rule, check: Check, year: int, value) -> bool | None:
+    """The catalogue's statement for one value: within both bounds, equal to a bound only where allowed; None
+    for a value that is missing (no data to measure: neither met nor missed)."""
     if value is None or pd.isna(value):
-        return True  # GX leaves missing measures unjudged
+        return None
     thresholds = rule.thresholds_for(year)
     ok = True
     for bound, is_min in (("min_value", True), ("max_value", False)):
@@ -59,22 +60,30 @@ def _meets(rule: Rule, check: Check, year: int, value) -> bool:
     return ok
 
 
-def verdicts(frame: pd.DataFrame, rule: Rule, year: int) -> tuple[bool, bool]:
-    """(passes on published rows, passes with quarantined money) for one county-year."""
+def _all(verdicts: list[bool | None]) -> bool | None:
+    """Every measured check met (True), one missed (False); None when none could be measured."""
+    measured = [v for v in verdicts if v is not None]
+    return all(measured) if measured else None
+
+
+def verdicts(frame: pd.DataFrame, rule: Rule, year: int) -> tuple[bool | None, bool | None]:
+    """(passes on published rows, passes with quarantined money) for one county-year; None where that year has
+    nothing to measure (e.g. no row of it was published)."""
     row = frame[frame["fiscal_year"] == year]
     if row.empty:
-        return True, True
+        return None, None
     row = row.iloc[0]
-    published, with_quarantined = True, True
+    published, with_quarantined = [], []
     for check in rule.checks_for("county_year_measures"):
         if check.expect != "between":
             continue
         column = check.params["column"]
-        if column.endswith(TWIN_SUFFIX):
-            with_quarantined &= _meets(rule, check, year, row.get(column))
-        else:
-            published &= _meets(rule, check, year, row.get(column))
-    return published, with_quarantined
+        (with_quarantined if column.endswith(TWIN_SUFFIX) else published).append(
+            _meets(rule, check, year, row.get(column)))
+    return _all(published), _all(with_quarantined)
+
+
+VERDICT_WORDS = {True: "达标", False: "不达标", None: "无数据可判断"}
 
 
 def note_differing_verdicts(findings: pd.DataFrame, frame: pd.DataFrame, rules: dict[str, Rule]) -> pd.DataFrame:
@@ -83,9 +92,9 @@ def note_differing_verdicts(findings: pd.DataFrame, frame: pd.DataFrame, rules: 
     for index, finding in findings.iterrows():  # one row per failing rule and year: a handful
         published, with_quarantined = verdicts(frame, rules[finding["rule_id"]], int(finding["fiscal_year"]))
         if published != with_quarantined:
-            words = {True: "达标", False: "不达标"}
-            findings.loc[index, "message"] = (f"{finding['message']}(两种口径结论不同:按已发布数据{words[published]},"
-                                              f"计入被隔离行的资金后{words[with_quarantined]})")
+            findings.loc[index, "message"] = (f"{finding['message']}(两种口径结论不同:按已发布数据"
+                                              f"{VERDICT_WORDS[published]},计入被隔离行的资金后"
+                                              f"{VERDICT_WORDS[with_quarantined]})")
     return findings
 
 

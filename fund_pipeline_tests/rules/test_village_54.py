@@ -37,6 +37,17 @@ def test_the_share_with_quarantined_money_is_checked_and_a_differing_verdict_is_
     assert "两种口径结论不同" in noted["message"].iloc[0] and "按已发布数据达标" in noted["message"].iloc[0]
 
 
+def test_a_year_with_nothing_published_is_not_called_met():
+    """Every row of the year was quarantined: the published share cannot be measured, and the finding says so
+    instead of calling it met."""
+    rows = [{"fiscal_year": 2018, "poor_village_share": None, "poor_village_share_with_quarantined": 0.30}]
+    findings = evaluate_rule("VILLAGE-54", rows)
+    assert findings["fiscal_year"].tolist() == [2018]
+    message = note_differing_verdicts(findings, pd.DataFrame(rows),
+                                      {"VILLAGE-54": load_catalogue().rule("VILLAGE-54")})["message"].iloc[0]
+    assert "按已发布数据无数据可判断,计入被隔离行的资金后不达标" in message and "按已发布数据达标" not in message
+
+
 def test_a_failing_year_names_the_files_and_rows_outside_poor_villages(tmp_path):
     flow = [{"fiscal_year": 2016, "is_poor_village": poor, "amount": amount, "poor_household_amount": 0.0,
              "department": department, "source_file": file, "sheet": "Sheet1", "row_number": row}
