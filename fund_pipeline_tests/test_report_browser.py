@@ -124,4 +124,4 @@ def test_every_measure_is_named_in_chinese(report_page):
         driver.get(report_page.as_uri())
         text = driver.find_element("tag name", "body").text
     assert "_with_quarantined" not in text and "_share" not in text
-    assert "整合资金到贫困村比例(含隔离行金额)" in text
+    assert "整合资金到贫困村比例(含被隔离行)" in text

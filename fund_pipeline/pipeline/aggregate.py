@@ -127,16 +127,28 @@ def _describe(rows: pd.DataFrame, label: str) -> tuple[str, str]:
     return departments, f"{label}合计 {total:,.2f},最多的是:" + ";".join(parts)
 
 
+# A county-year row carries the lineage of the finance bureau's row for the year: the row the fiscal
+# measures are computed from, and no row at all of the measures summed from other departments' sheets.
+FISCAL_ROW = "staging.stg_county_fiscal"
+ROW_LINEAGE = ["source", "source_file", "sheet", "row_number", "row_key"]
+
+
 def attribute(warehouse: Warehouse, findings: pd.DataFrame) -> pd.DataFrame:
-    """Fill `attribution` (and `department` where empty) of the findings of rules that measure many rows."""
+    """Fill `attribution` (and `department` where empty) of the findings of rules that measure many rows. A
+    county-year measure summed from other sheets names no file, sheet or row of its own: its departments are
+    those its attribution names (the finance bureau's row it was joined to is not where it comes from)."""
     findings = findings.copy()
     for index, finding in findings.iterrows():  # one query per aggregate finding (a rule and a year): a handful
         if finding["rule_id"] not in ATTRIBUTION or pd.isna(finding["fiscal_year"]):
             continue
+        relation = ATTRIBUTION[finding["rule_id"]][0]
         rows = _rows_behind(warehouse, finding["rule_id"], finding["fiscal_year"], finding["value"])
         departments, text = _describe(rows, ATTRIBUTION[finding["rule_id"]][3])
         findings.loc[index, "attribution"] = text
-        if pd.isna(finding["department"]) or not finding["department"]:
+        if finding["target"] == "county_year_measures" and relation != FISCAL_ROW:
+            findings.loc[index, ROW_LINEAGE] = pd.NA
+            findings.loc[index, "department"] = departments or pd.NA
+        elif pd.isna(finding["department"]) or not finding["department"]:
             findings.loc[index, "department"] = departments or pd.NA
     return findings
 
@@ -159,6 +171,10 @@ def household_year_rows(warehouse: Warehouse, findings: pd.DataFrame) -> pd.Data
     unmatched = failing[~failing["value"].isin(rows["household_id"])]
     return normalise_findings(pd.concat([findings[findings["rule_id"] != "TRANSFER-900"], unmatched,
                                          rows.drop(columns="household_id")], ignore_index=True))
+
+
+def _yuan(amounts: pd.Series) -> pd.Series:
+    return amounts.astype(float).map("{:,.2f}元".format).astype("string")
 
 
 def budget_breaking_rows(warehouse: Warehouse, findings: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
@@ -186,7 +202,9 @@ def budget_breaking_rows(warehouse: Warehouse, findings: pd.DataFrame, frame: pd
         "target": template["target"], "source": breaking["source"], "department": breaking["department"],
         "source_file": breaking["source_file"], "sheet": breaking["sheet"], "row_number": breaking["row_number"],
         "row_key": breaking["row_key"], "column_name": "拨付金额", "value": breaking["amount"].round(2).astype("string"),
-        "expected": "累计支出 ≤ " + breaking["budget"].round(2).astype("string"),
+        # In 元, said so: the value beside it is shown in the sheet's own unit (often 万元).
+        "expected": ("项目累计支出(含本笔," + _yuan(breaking["spent_so_far"]) + ")应不超过项目资金规模"
+                     + _yuan(breaking["budget"])),
         "message": template["message"] + "(该笔支出使项目累计支出超过预算)", "policy_clause": template["policy_clause"],
         "fiscal_year": breaking["fiscal_year"], "catalogue_version": template["catalogue_version"],
         "detected_at": template["detected_at"], "group_key": "项目 " + breaking["project_code"],

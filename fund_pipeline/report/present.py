@@ -12,12 +12,13 @@ import re
 import pandas as pd
 
 from fund_pipeline.report.masking import mask_text
-from fund_pipeline.rules.wording import target_info, wording
+from fund_pipeline.rules.wording import QUARANTINED_LABEL, measure_unit, target_info, wording
 from fund_pipeline.sources.schemas import ENTITIES
 from fund_pipeline.sources.spec import UNIT_FACTORS, SourceSpec, load_layouts
 
 SEVERITY_ZH = {"error": "错误", "warning": "警告"}
 UNKNOWN_DEPARTMENT = "(未注明部门)"
+SHARE = "比例"  # a computed measure's unit that is a ratio, shown as a percentage
 
 # The findings as every reader sees them, in this order (HTML page, workbook, CSV).
 READER_COLUMNS = {
@@ -79,16 +80,21 @@ def _money_unit(spec: SourceSpec, field: str) -> str | None:
 
 
 def column_header(source: str | None, column_name: str | None) -> tuple[str, str | None]:
-    """(the header text on the department's sheet, the sheet's money unit for that column or None)."""
+    """(the header text on the department's sheet, the sheet's money unit for that column or None). A measure
+    computed from many rows is on no sheet: its header says so, with its unit (a share is shown in %)."""
     if not isinstance(column_name, str) or not column_name:
         return "", None
     spec = _layouts().get(source or "")
-    if spec is None:
-        return column_name, None
-    field = _field_of(spec, column_name)
+    field = _field_of(spec, column_name) if spec is not None else None
     column = spec.column(field) if field else None
     if column is None or not column.aliases:
-        return column_name, None
+        unit = measure_unit(column_name)
+        if unit is None:
+            return column_name, None
+        measure = column_name.removesuffix(QUARANTINED_LABEL)
+        notes = ["含被隔离行"] if measure != column_name else []
+        notes.append("计算值" + ("" if unit == SHARE else "," + unit))
+        return f"{measure}({';'.join(notes)})", unit
     header, unit = column.aliases[0], _money_unit(spec, field)
     if unit and unit not in header:
         header = f"{header}({unit})"
@@ -96,7 +102,8 @@ def column_header(source: str | None, column_name: str | None) -> tuple[str, str
 
 
 def value_as_typed(values: pd.Series, units: pd.Series) -> pd.Series:
-    """Values in the sheet's own unit (yuan back to 万元 where the sheet is in 万元), dates without time."""
+    """Values in the sheet's own unit (yuan back to 万元 where the sheet is in 万元), a computed share in %,
+    dates without time."""
     text = values.astype("string")
     numbers = pd.to_numeric(text, errors="coerce")
     factor = units.map(UNIT_FACTORS)
@@ -104,6 +111,8 @@ def value_as_typed(values: pd.Series, units: pd.Series) -> pd.Series:
     out = text.copy()
     shown = (numbers[money] / factor[money]).round(6)
     out[money] = shown.astype(str).str.replace(r"\.0$", "", regex=True).replace("-0", "0")
+    share = (numbers.notna() & (units == SHARE)).fillna(False)
+    out[share] = (numbers[share] * 100).round(2).map("{:.2f}%".format)
     out = out.str.replace(r"^(\d{4}-\d{2}-\d{2})[ T]00:00:00$", r"\1", regex=True)
     out = out.str.replace(r"^(-?\d+)\.0$", r"\1", regex=True)  # a whole number stored as a float
     out = out.replace({"True": "是", "False": "否", "true": "是", "false": "否"})

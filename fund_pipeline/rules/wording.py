@@ -49,9 +49,22 @@ def column_label(name: str | None, labels: dict | None = None) -> str:
     if not name:
         return ""
     label = (labels or {}).get(name) or wording().get("columns", {}).get(name)
-    if not label and name.endswith(WITH_QUARANTINED):  # a measure's twin computed with quarantined money
-        return column_label(name.removesuffix(WITH_QUARANTINED), labels) + "(含隔离行金额)"
+    if not label and name.endswith(WITH_QUARANTINED):  # a measure's twin computed with quarantined rows
+        return column_label(name.removesuffix(WITH_QUARANTINED), labels) + QUARANTINED_LABEL
     return label or name
+
+
+QUARANTINED_LABEL = "(含被隔离行)"
+
+
+def measure_unit(label: str | None) -> str | None:
+    """The unit (元, 户, 比例) of a computed measure, named by its Chinese label (with or without the
+    quarantined twin's suffix); None for anything else, a department's own column among them."""
+    if not isinstance(label, str):
+        return None
+    label = label.removesuffix(QUARANTINED_LABEL)
+    names = {text: name for name, text in wording().get("columns", {}).items()}
+    return wording().get("measure_units", {}).get(names.get(label, label))
 
 
 def expected_sentence(rule: Rule, index: int, check: Check, params: dict, labels: dict,

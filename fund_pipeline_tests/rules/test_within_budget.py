@@ -53,3 +53,7 @@ def test_the_payment_rows_that_take_a_project_past_its_budget_are_findings_too(t
     rows = out[out["level"] == "row"].sort_values("row_number")
     assert rows["row_number"].tolist() == [7, 9] and set(rows["group_key"]) == {"项目 HN2016-001"}
     assert (out["level"] == "project").sum() == 1
+    # The payment's own amount is shown in its sheet's unit (万元 here): what it is compared with says 元.
+    assert rows["value"].tolist() == ["200000.0", "50000.0"]
+    assert rows["expected"].tolist() == ["项目累计支出(含本笔,1,100,000.00元)应不超过项目资金规模1,000,000.00元",
+                                         "项目累计支出(含本笔,1,150,000.00元)应不超过项目资金规模1,000,000.00元"]
