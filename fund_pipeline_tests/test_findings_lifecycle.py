@@ -55,6 +55,26 @@ def _fix_negative_amount(inbox: Path) -> None:
     book.save(path)
 
 
+def _retype_total(inbox: Path, row: int) -> None:
+    """The clerk types a different (still wrong) amount into the transport ledger's 合计 row."""
+    path = inbox / FIXED[2]
+    book = openpyxl.load_workbook(path)
+    sheet = book[FIXED[3]]
+    cell = next(c for c in sheet[row] if isinstance(c.value, int | float) and c.value > 0)
+    cell.value = cell.value + 7
+    book.save(path)
+
+
+def _summary_counts(outcome) -> tuple[int, int]:
+    """新增 and 已解决 as `run` prints them."""
+    return outcome.summary.new, outcome.summary.resolved
+
+
+def _report_counts(page: str) -> tuple[int, int]:
+    """新增 and 已整改 as the report's page shows them."""
+    return tuple(int(re.search(f'id="count-{name}">(\\d+)<', page).group(1)) for name in ("new", "resolved"))
+
+
 def _fill_disposition(workbook: Path, key: str, target: Path) -> None:
     """The auditor fills 处置 and 处置说明 for one finding in the report's workbook and drops it in the inbox."""
     book = openpyxl.load_workbook(workbook)
@@ -144,6 +164,8 @@ def test_three_runs_new_persisting_resolved_with_dispositions(sample_inbox, tmp_
     assert dispositions.loc[kept["finding_key"], "via"].startswith("Excel回填")
     page = Path(second.reports["html"]).read_text(encoding="utf-8")
     assert kept["finding_key"] in page and "误报" in page and "整改中" in page
+    assert _summary_counts(second) == _report_counts(page) == (0, 0)
+    assert (second.summary.errors + second.summary.warnings) == len(current)
     assert "INGEST-UNMATCHED" not in set(current["rule_id"]) or not current["source_file"].fillna("").str.contains(
         DISPOSITION_FOLDER).any()
 
@@ -165,9 +187,21 @@ def test_three_runs_new_persisting_resolved_with_dispositions(sample_inbox, tmp_
     resolved_section = page[page.index('id="resolved-list"'):page.index('id="by-department"')]
     assert "AMOUNT-POSITIVE" in resolved_section and "整改中" in resolved_section
     assert 'id="count-resolved">1<' in page
+    assert _summary_counts(third) == _report_counts(page) == (len(fresh), 1)
     book = openpyxl.load_workbook(third.reports["excel"])
     changes = [[c.value for c in r] for r in book["本次变化"].iter_rows(min_row=3)]
     assert any("已整改" in row and fixed["finding_key"] in row for row in changes)
+
+    # Run 4, the clerk retypes the 合计 row, still wrong: the same finding persists with another value, and
+    # `run` counts it as the report does, neither new nor resolved.
+    total = fresh[fresh["rule_id"] == "INGEST-TOTAL"].iloc[0]
+    _retype_total(inbox, int(total["row_number"]))
+    fourth = run_pipeline(settings, selection=sources_selection(["transport_disbursements"]))
+    assert fourth.success, fourth.error
+    again = _finding(warehouse, "INGEST-TOTAL", FIXED[2], int(total["row_number"]))
+    assert (again["finding_key"], again["status"]) == (total["finding_key"], "持续") and again["value"] != total["value"]
+    page = Path(fourth.reports["html"]).read_text(encoding="utf-8")
+    assert _summary_counts(fourth) == _report_counts(page) == (0, 0)
 
     # Nothing any of the three runs wrote — reports, Data Docs, Dagster's storage and logs, dbt's
     # artefacts, the terminal — holds a full resident ID or account number of the sample county.

@@ -1,6 +1,6 @@
 """What the operator reads while `fund-pipeline run` works: one Chinese line per stage and department as
 Dagster reports it (a Dagster logger on the run's events, not Dagster's own debug log), then a closing
-summary built from the run's events and the findings before and after the run."""
+summary built from the run's events and the findings in force after it."""
 
 from __future__ import annotations
 
@@ -14,9 +14,6 @@ import pandas as pd
 from fund_pipeline.report.masking import mask_text
 
 STAGES = {"landing": "读取", "clean": "校验发布", "warehouse": "建模", "audit": "审核", "reports": "报告"}
-# What identifies a finding from one run to the next, until the findings lifecycle gives each a stable key
-# (rule, source and the row's business key): file names change with corrections, rows rarely move.
-FINDING_IDENTITY = ["rule_id", "source", "target", "fiscal_year", "sheet", "row_number", "column_name", "value"]
 
 
 def _say(line: str, stream=None) -> None:
@@ -226,27 +223,48 @@ def add_publication(summary: RunSummary, warehouse_url: str) -> None:
     summary.rows = rows.reindex(columns=ROW_COLUMNS).sort_values(["department", "source"]).reset_index(drop=True)
 
 
-def findings_snapshot(warehouse_url: str) -> pd.DataFrame | None:
-    """The identities of the findings in force now (audit.current_findings), or None before the first run."""
+def findings_recorded(warehouse_url: str) -> bool:
+    """Whether the warehouse holds findings from an earlier run (audit.current_findings exists)."""
     from fund_pipeline.warehouse import Warehouse
 
+    try:
+        return Warehouse.from_url(warehouse_url).table_exists("audit", "current_findings")
+    except Exception:  # only a comparison for the summary: a failed run's own error is what gets reported
+        return False
+
+
+@dataclass
+class FindingsNow:
+    errors: int
+    warnings: int
+    new: int  # first found by these runs (新增)
+    resolved: int  # gone with these runs (已整改)
+
+
+def findings_now(warehouse_url: str, run_ids: list[str]) -> FindingsNow | None:
+    """The findings in force after the run by severity, and those the run found first or resolved, counted
+    by the findings' lifecycle as the report counts them (a finding whose value moved is still 持续). From
+    the warehouse, not the run's events: a run stopped before its audit step still says what is in force."""
+    from fund_pipeline.pipeline.lifecycle import NEW, RESOLVED_TABLE
+    from fund_pipeline.warehouse import Warehouse
+
+    runs = ", ".join("'" + run_id.replace("'", "''") + "'" for run_id in run_ids) or "''"
     try:
         warehouse = Warehouse.from_url(warehouse_url)
         if not warehouse.table_exists("audit", "current_findings"):
             return None
-        columns = ", ".join(FINDING_IDENTITY)
-        return warehouse.query(f"select distinct {columns} from audit.current_findings").astype("string")
-    except Exception:  # only a comparison for the summary: a failed run's own error is what gets reported
+        counts = warehouse.query(
+            "select count(*) filter (where severity = 'error') as errors, "
+            "count(*) filter (where severity <> 'error') as warnings, "
+            f"count(*) filter (where status = '{NEW}' and first_seen_run in ({runs})) as new "
+            "from audit.current_findings").iloc[0]
+        resolved = 0
+        if warehouse.table_exists("audit", RESOLVED_TABLE):
+            resolved = int(warehouse.query(f"select count(distinct finding_key) as n from audit.{RESOLVED_TABLE} "
+                                           f"where resolved_run in ({runs})")["n"].iloc[0])
+    except Exception:  # only the summary's detail: the run's own outcome is what gets reported
         return None
-
-
-def new_and_resolved(before: pd.DataFrame | None, after: pd.DataFrame | None) -> tuple[int | None, int | None]:
-    """Findings that appeared and that went away with this run. The hook for the findings lifecycle: when
-    each finding carries its stable key and status (新增/持续/已整改), count those instead."""
-    if before is None or after is None:
-        return None, None
-    merged = before.merge(after, how="outer", indicator=True)
-    return int((merged["_merge"] == "right_only").sum()), int((merged["_merge"] == "left_only").sum())
+    return FindingsNow(int(counts["errors"]), int(counts["warnings"]), int(counts["new"]), resolved)
 
 
 def _cell(value) -> str:

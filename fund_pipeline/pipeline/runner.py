@@ -16,8 +16,8 @@ from fund_pipeline.pipeline.console import (
     RunSummary,
     add_publication,
     cause_message,
-    findings_snapshot,
-    new_and_resolved,
+    findings_now,
+    findings_recorded,
     progress_logger,
     render_summary,
     say_kept,
@@ -73,7 +73,7 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
         run_config = {"loggers": {"progress": {}, **({"console": {"config": {"log_level": "DEBUG"}}} if verbose else {})}}
     instance = instance or dagster_instance(settings)
     fail_dead_cli_runs(instance)  # a killed earlier run would stay STARTED and hold its pool slots
-    before = findings_snapshot(settings.warehouse_url)
+    compared = findings_recorded(settings.warehouse_url)  # an earlier run's findings to compare with
     graph = defs.resolve_asset_graph()
     keys = set(selection.resolve(graph)) if selection is not None else set(graph.get_all_asset_keys())
     landing = sorted(k for k in keys if k.path[0] == "landing")
@@ -105,7 +105,11 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
                                                   tags=tags, run_config=run_config))
     outcome = _outcome(settings, results, kept)
     add_publication(outcome.summary, settings.warehouse_url)
-    outcome.summary.new, outcome.summary.resolved = new_and_resolved(before, findings_snapshot(settings.warehouse_url))
+    now = findings_now(settings.warehouse_url, [result.run_id for result in results])
+    if now is not None:
+        outcome.summary.errors, outcome.summary.warnings = now.errors, now.warnings
+        if compared:
+            outcome.summary.new, outcome.summary.resolved = now.new, now.resolved
     outcome.seconds = time.monotonic() - started
     return outcome
 
