@@ -35,7 +35,33 @@ def _sample(args) -> int:
     return 0
 
 
+def _ctrl_c_reaches_this_process_only() -> None:
+    """Ctrl-C at a terminal signals every process of the foreground group: Dagster's log-mirroring helpers and
+    the reader's workers would each print a KeyboardInterrupt traceback of their own. SIGINT is blocked here
+    before any thread or child process exists, so they inherit it blocked and never see it; one thread takes
+    it and interrupts the main thread as the signal would have (the run then stops its helpers itself)."""
+    import _thread
+    import signal
+    import threading
+
+    if not hasattr(signal, "pthread_sigmask") or threading.active_count() > 1:  # Windows; or too late to be sure
+        return
+    from multiprocessing import resource_tracker
+
+    # Started first: starting it later unblocks SIGINT again in the thread that starts it (the reader's pool).
+    resource_tracker.ensure_running()
+
+    def relay() -> None:
+        while True:
+            signal.sigwait({signal.SIGINT})
+            _thread.interrupt_main(signal.SIGINT)
+
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    threading.Thread(target=relay, name="ctrl-c", daemon=True).start()
+
+
 def _run(args) -> int:
+    _ctrl_c_reaches_this_process_only()
     settings = Settings.from_env().with_overrides(
         inbox=Path(args.inbox).resolve() if args.inbox else None,
         warehouse_url=args.warehouse,

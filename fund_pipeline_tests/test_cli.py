@@ -124,6 +124,24 @@ def test_ctrl_c_while_the_run_starts_ends_with_one_line(tmp_path, sample_inbox):
     assert "Traceback" not in err
 
 
+def test_ctrl_c_at_the_terminal_during_the_steps_stops_the_run_without_a_traceback(tmp_path, sample_inbox):
+    """A terminal's Ctrl-C signals the whole foreground process group, Dagster's log-mirroring helpers and the
+    reader's workers included: only the run reports it, as an interrupted step."""
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "FUND_PIPELINE_DATA_DIR": str(tmp_path)}
+    (tmp_path / "home").mkdir()
+    code = "import sys; sys.argv = ['fund-pipeline', *sys.argv[1:]]; from fund_pipeline.cli import entry; entry()"
+    command = [sys.executable, "-c", code, "run", "--inbox", str(sample_inbox),
+               "--warehouse", f"duckdb:///{tmp_path / 'w.duckdb'}", "--reports", str(tmp_path / "reports")]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                             cwd=PROJECT_ROOT, start_new_session=True)  # its own group, as a terminal's job
+    lines = iter(child.stdout.readline, "")
+    assert any(line.startswith("[") for line in lines)  # a step has reported: the run is under way
+    os.killpg(child.pid, signal.SIGINT)
+    out, err = child.communicate(timeout=300)
+    assert child.returncode == 1 and "运行被中断" in out
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+
+
 def test_run_reads_the_large_source_ahead_and_lands_it_after_the_others(tmp_path, dagster_home, capsys, monkeypatch):
     """On the default sample (its rosters are 3 MB) `run` reads the new files ahead, says so, and lands the
     rosters after every other source."""
