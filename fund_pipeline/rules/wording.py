@@ -35,8 +35,8 @@ def _value(value) -> str:
         return "是" if value else "否"
     if isinstance(value, list | tuple):
         return "、".join(_value(v) for v in value)
-    if isinstance(value, float) and 0 < abs(value) <= 1:
-        return f"{value:.0%}"
+    if isinstance(value, float) and 0 < abs(value) <= 1:  # a share: 0.2 -> 20%, 0.001 -> 0.1%
+        return f"{value:.4%}".rstrip("%").rstrip("0").rstrip(".") + "%"
     if isinstance(value, int | float):
         return f"{value:,.0f}" if abs(value) >= 10000 else f"{value:g}"
     return str(value)

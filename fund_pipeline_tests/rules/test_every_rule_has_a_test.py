@@ -18,3 +18,20 @@ def test_each_rule_has_a_test_file_that_quotes_its_clause():
         if rule.id not in text or (rule.clause and rule.clause not in text):
             missing.append(rule.id)
     assert missing == []
+
+
+
+def test_every_checks_expected_sentence_is_in_chinese():
+    """What the report's 应为 column says for each check of each target: wording.yaml's sentence or one composed
+    from the check, never an internal field name (a check added without its sentence would show one)."""
+    import re
+
+    from fund_pipeline.rules.validation import compile_rules
+
+    english = {}
+    for rule in load_catalogue().rules:
+        for target in dict.fromkeys(check.target or rule.target for check in rule.checks):
+            for compiled in compile_rules([rule], target, [2016]):
+                if re.search(r"[A-Za-z_]{3,}", compiled.expected_text.replace("{allowed_purposes}", "")):
+                    english[(rule.id, target)] = compiled.expected_text
+    assert english == {}
