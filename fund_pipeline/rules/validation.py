@@ -152,7 +152,8 @@ def compile_rules(rules: list[Rule], target: str, years: list[int]) -> list[Comp
     compiled, labels = [], _labels(target)
     for rule in rules:
         own_years = sorted(y for y in years if rule.thresholds_for(y) != rule.thresholds_for(None)) if rule.year_dependent else []
-        for index, check in enumerate(rule.checks_for(target)):
+        # `index` is the check's place among all the rule's checks, as wording.yaml lists their sentences
+        for index, check in ((i, c) for i, c in enumerate(rule.checks) if (c.target or rule.target) == target):
             for year in [None, *own_years]:
                 thresholds = rule.thresholds_for(year)
                 params = {k: _resolve(v, thresholds) for k, v in _strictness(rule, check.params).items()

@@ -6,6 +6,7 @@ Problems are returned, never raised: a broken file of one department must not st
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -261,7 +262,8 @@ def read_workbook(spec: SourceSpec, path: Path, inbox: Path, sha: str | None = N
         workbook = CalamineWorkbook.from_path(str(path))
         sheets = [m for m in workbook.sheets_metadata if any(re.fullmatch(p, m.name) for p in spec.sheets)]
     except Exception as error:  # calamine raises several types for a file that is not a workbook
-        problems.add("INGEST-FILE", f"文件「{relative}」无法作为Excel工作簿读取:{_plain(error)}", expected="xlsx工作簿")
+        problems.add("INGEST-FILE", f"文件「{relative}」无法作为Excel工作簿读取:{_why_unreadable(path, error)}",
+                     expected="xlsx工作簿")
         return _failed_read(spec, problems, file_info)
     if not sheets:
         problems.add("INGEST-SHEET", f"文件「{relative}」中找不到工作表「{'/'.join(spec.sheets)}」,现有工作表:{'、'.join(workbook.sheet_names)}",
@@ -302,6 +304,21 @@ def read_workbook(spec: SourceSpec, path: Path, inbox: Path, sha: str | None = N
 def _failed_read(spec: SourceSpec, problems: _Problems, file_info: dict) -> SourceRead:
     return SourceRead(empty_records(spec.entity), pd.DataFrame(problems.rows, columns=PROBLEM_COLUMNS), empty_totals(),
                       [file_info | {"readable": False, "failed_sheets": ["*"], "data_rows": 0}])
+
+
+def _why_unreadable(path: Path, error: Exception) -> str:
+    """Why a file is not a workbook, in the clerk's words (the library's own error is in English)."""
+    with contextlib.suppress(OSError), path.open("rb") as file:
+        head = file.read(8)
+        if not head:
+            return "文件是空的(0字节),请重新报送"
+        if head.startswith(b"\xd0\xcf\x11\xe0"):
+            return "文件是旧版Excel(.xls)或已加密的工作簿,请用Excel另存为不加密的.xlsx后重新报送"
+        if head.startswith(b"PK") and "EOCD" in str(error):
+            return "文件不完整或已损坏(压缩包缺少结尾,可能未下载或复制完整),请重新报送"
+        if not head.startswith(b"PK"):
+            return "文件内容不是Excel工作簿(可能是改了扩展名的其他文件),请用Excel另存为.xlsx后重新报送"
+    return f"文件内容无法解析({_plain(error)})"
 
 
 def _plain(error: Exception) -> str:
@@ -366,8 +383,11 @@ def _match_columns(spec: SourceSpec, names: list[str], problems: _Problems, shee
             ok = False
             continue
         if field_name in mapping:
-            problems.add("INGEST-HEADER", f"工作表「{sheet}」中表头「{name}」与第{column_letter(mapping[field_name])}列映射到同一字段「{field_name}」",
-                         sheet=sheet, row_number=header_row, column_name=name, value=name)
+            label = next((f.label for f in ENTITIES[spec.entity] if f.name == field_name), field_name)
+            problems.add("INGEST-HEADER", f"工作表「{sheet}」第{header_row}行:第{column_letter(index)}列的表头「{name}」与第"
+                         f"{column_letter(mapping[field_name])}列的表头「{names[mapping[field_name]]}」都是「{label}」,"
+                         "无法确定读哪一列(合并的表头单元格也会如此);请只保留一列",
+                         sheet=sheet, row_number=header_row, column_name=name, value=name, expected=f"只有一列「{label}」")
             ok = False
             continue
         mapping[field_name] = index

@@ -35,3 +35,15 @@ def test_every_checks_expected_sentence_is_in_chinese():
                 if re.search(r"[A-Za-z_]{3,}", compiled.expected_text.replace("{allowed_purposes}", "")):
                     english[(rule.id, target)] = compiled.expected_text
     assert english == {}
+
+
+def test_each_target_of_a_rule_reads_its_own_checks_sentence():
+    """A rule checked on several targets words each check on its own: the household payments' check of
+    TARGETED speaks of households, not of the ledgers' villages."""
+    from fund_pipeline.rules.validation import compile_rules
+
+    rule = load_catalogue().rule("TARGETED")
+    sentences = {target: [c.expected_text for c in compile_rules([rule], target, [2016])]
+                 for target in ("disbursements", "household_payments")}
+    assert sentences == {"disbursements": ["财政专项扶贫资金应拨到建档立卡贫困村"],
+                         "household_payments": ["财政专项扶贫资金应发给建档立卡贫困户"]}

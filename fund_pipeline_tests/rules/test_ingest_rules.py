@@ -2,8 +2,11 @@
 INGEST-SUPERSEDED, INGEST-UNMATCHED and the accounting rules below — data integrity
 rules of ingestion (no policy clause): every problem names the file, sheet, row and column."""
 
+import re
+
 import numpy as np
 import pandas as pd
+import pytest
 
 from fund_pipeline.rules.catalogue import load_catalogue
 from fund_pipeline.sources.reader import read_source
@@ -41,6 +44,20 @@ def test_ingest_file_not_a_workbook(tmp_path):
     assert FILE in problem["message"]
 
 
+@pytest.mark.parametrize("content, reason", [
+    (b"", "文件是空的"),
+    ("这不是Excel文件".encode(), "可能是改了扩展名的其他文件"),
+    (b"PK\x03\x04 half a zip", "文件不完整或已损坏"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(500), "旧版Excel(.xls)或已加密"),
+])
+def test_ingest_file_says_why_in_chinese(tmp_path, content, reason):
+    """Why a file is not a workbook, in the clerk's words: the library's English error is not shown."""
+    (tmp_path / FILE).parent.mkdir(parents=True)
+    (tmp_path / FILE).write_bytes(content)
+    message = _read(tmp_path).problems.iloc[0]["message"]
+    assert reason in message and not re.search(r"Zip|EOCD|invalid|[Ee]rror", message)
+
+
 def test_ingest_sheet_missing(tmp_path):
     write_sheet(tmp_path / FILE, [transport_row(1)], sheet="Sheet2")
     problem = _read(tmp_path).problems.iloc[0]
@@ -57,6 +74,17 @@ def test_ingest_header_unknown_column_is_named_not_guessed(tmp_path):
         ("INGEST-HEADER", "拨付台账", 2, "经办人")
     assert "第2行第J列" in problem["message"]
     assert read.records.empty
+
+
+def test_ingest_header_two_columns_for_one_field(tmp_path):
+    """Two headers that both mean 拨付金额 (e.g. a merged header over 拨付金额(万元) and 拨付金额): the clerk is told
+    which two columns, in Chinese, not which internal field."""
+    header = [*TRANSPORT_HEADER, "拨付金额"]
+    write_sheet(tmp_path / FILE, [[*transport_row(1), 125_000]], header=header)
+    problem = _read(tmp_path).problems.iloc[0]
+    assert (problem["rule_id"], problem["row_number"], problem["column_name"]) == ("INGEST-HEADER", 2, "拨付金额")
+    assert "第2行:第K列的表头「拨付金额」与第H列的表头「拨付金额(万元)」都是「拨付金额」" in problem["message"]
+    assert "amount" not in problem["message"]
 
 
 def test_ingest_header_missing_required_column(tmp_path):
