@@ -8,7 +8,7 @@ ROW = {"township": "会师镇", "has_association": True}
 
 
 def test_clause_is_quoted():
-    assert rule_clause("MUTUAL-AID") == "确保每个贫困村互助资金规模达到50万元"
+    assert rule_clause("MUTUAL-AID") == "确保每个贫困村互助资金规模达到50万元……实现行政村互助资金协会全覆盖"
 
 
 def test_poor_village_with_500000_and_non_poor_village_with_less_pass():

@@ -8,7 +8,7 @@ ROW = {"fiscal_year": 2016, "project_code": "HN2016-001", "project_name": "道�
 
 
 def test_clause_is_quoted():
-    assert rule_clause("RESPONSIBILITY") == "扶贫项目建设质量责任终身追究制"
+    assert rule_clause("RESPONSIBILITY") == "实行扶贫项目建设质量责任终身追究制,建立扶贫项目资金的跟踪问效制度"
 
 
 def test_project_with_unit_person_and_targets_passes():
