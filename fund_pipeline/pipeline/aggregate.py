@@ -13,6 +13,7 @@ from __future__ import annotations
 import pandas as pd
 
 from fund_pipeline.rules.catalogue import Check, Rule
+from fund_pipeline.rules.derive import GROUP_SEPARATOR
 from fund_pipeline.rules.validation import normalise_findings
 from fund_pipeline.rules.wording import WITH_QUARANTINED
 from fund_pipeline.warehouse import Warehouse
@@ -166,7 +167,7 @@ def household_year_rows(warehouse: Warehouse, findings: pd.DataFrame) -> pd.Data
     keys = failing.drop(columns=["source", "department", "source_file", "sheet", "row_number", "row_key"]).assign(
         household_id=failing["value"])
     rows = keys.merge(payments.astype({"household_id": "string"}), on=["household_id", "fiscal_year"], how="inner")
-    rows["group_key"] = "户 " + rows["household_id"] + " " + rows["fiscal_year"].astype("string") + "年"
+    rows["group_key"] = "户 " + rows["household_id"] + GROUP_SEPARATOR + rows["fiscal_year"].astype("string") + "年"
     rows["level"] = "row"
     unmatched = failing[~failing["value"].isin(rows["household_id"])]
     return normalise_findings(pd.concat([findings[findings["rule_id"] != "TRANSFER-900"], unmatched,

@@ -19,6 +19,10 @@ from fund_pipeline.sources.schemas import ENTITIES
 PROJECT_COLUMNS = ["project_code", "channel_name", "purpose", "budget"]
 YUAN_PER_WAN = 10_000  # the unit slip a ledger suffers most: 元 keyed in a 万元 column, or the reverse
 # The amount each entity's suspect-amount check reads, and the rows it is compared with (its distribution).
+# Between an identifier and what follows it in a group's name (户 <ID>,2016年): not a space or a dash, which
+# the report's masking reads as part of a longer digit run (an ID and a year would be masked as one number).
+GROUP_SEPARATOR = ","
+
 SUSPECT_AMOUNTS = {
     "disbursements": ("amount", ["source", "fiscal_year"]),
     "household_payments": ("amount", ["source", "subsidy_item", "fiscal_year"]),
@@ -171,11 +175,11 @@ def _group_totals(entity: str, out: pd.DataFrame) -> None:
     if entity == "student_loans":
         year = out["academic_year"].astype("string").fillna(out["fiscal_year"].astype("string"))
         person = out["borrower_id"].astype("string").fillna("行" + out["row_key"].astype("string"))
-        out["student_year_group"] = ("学生 " + person + " " + year + "学年").astype("string")
+        out["student_year_group"] = ("学生 " + person + GROUP_SEPARATOR + year + "学年").astype("string")
         out["student_year_total"] = out.groupby("student_year_group")["amount"].transform("sum").astype("Float64")
     if entity == "mutual_aid":
         village = out["village_code"].astype("string").fillna(out["township"].astype("string") + out["village"].astype("string"))
-        out["village_fund_group"] = ("村 " + village + " " + out["fiscal_year"].astype("string") + "年").astype("string")
+        out["village_fund_group"] = ("村 " + village + GROUP_SEPARATOR + out["fiscal_year"].astype("string") + "年").astype("string")
         out["village_fund_total"] = out.groupby("village_fund_group")["fund_size"].transform("sum").astype("Float64")
     if entity == "loans":
         _outstanding_loans(out)
@@ -205,7 +209,7 @@ def _outstanding_loans(out: pd.DataFrame) -> None:
     pairs = pairs.join(totals, on="pos_at").sort_values(["total", "start_at"], ascending=[False, True])
     peak = pairs.drop_duplicates("pos")  # per loan: the largest total it belongs to
     peak_total = pd.Series(peak["total"].to_numpy(), index=peak["pos"].to_numpy())
-    peak_group = pd.Series(("户 " + peak["who"] + " " + peak["start_at"].dt.strftime("%Y-%m-%d") + "在贷").to_numpy(),
+    peak_group = pd.Series(("户 " + peak["who"] + GROUP_SEPARATOR + peak["start_at"].dt.strftime("%Y-%m-%d") + "在贷").to_numpy(),
                            index=peak["pos"].to_numpy())
     positions = pd.RangeIndex(len(out))
     out["household_outstanding"] = pd.Series(peak_total.reindex(positions).to_numpy(), index=out.index).astype("Float64")

@@ -28,6 +28,10 @@ def test_two_loans_of_one_academic_year_are_summed_and_both_listed():
             ROW | {"amount": 7000.0, "academic_year": "2017-2018"}]
     findings = evaluate_rule("STUDENT-LOAN", rows)
     assert failing_rows(findings) == [5, 6] and findings["group_key"].nunique() == 1
+    # The group names the student and the year; the report masks the ID alone, the year stays readable.
+    from fund_pipeline.report.masking import mask_string
+
+    assert mask_string(findings["group_key"].iloc[0]).endswith(f"{POOR_ID[-4:]},2016-2017学年")
     assert findings["value"].tolist() == ["7000.0", "2000.0"]
 
 

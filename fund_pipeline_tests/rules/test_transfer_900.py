@@ -49,4 +49,4 @@ def test_a_household_year_finding_lists_every_payment_row_of_that_year(tmp_path)
                                               "change_per_member": -50.0}])
     out = household_year_rows(warehouse, findings)
     assert sorted(zip(out["source_file"], out["row_number"], strict=True)) == [("会师镇.xlsx", 5), ("大沟镇.xlsx", 9)]
-    assert set(out["group_key"]) == {f"户 {POOR_ID} 2016年"}
+    assert set(out["group_key"]) == {f"户 {POOR_ID},2016年"}
