@@ -70,6 +70,10 @@ def fixed_report() -> ReportInput:
         {"fiscal_year": 2016, "rule_id": "FISCAL-20", "measure": "fiscal_poverty_share", "value": 0.18, "threshold": 0.2, "passed": False},
         {"fiscal_year": 2016, "rule_id": "VILLAGE-54", "measure": "poor_village_share", "value": 0.5333, "threshold": 0.54,
          "passed": False},
+        {"fiscal_year": 2016, "rule_id": "HOUSING", "measure": "housing_households", "value": 104.0, "threshold": 5000.0,
+         "passed": False},
+        {"fiscal_year": 2016, "rule_id": "HOUSING", "measure": "housing_households_with_quarantined", "value": 105.0,
+         "threshold": 5000.0, "passed": False},
     ])
     reconciliation = pd.DataFrame([{"entity": "county_fiscal", "source": "finance_fiscal", "landed": 3, "published": 3,
                                     "quarantined": 0, "reconciles": True}])

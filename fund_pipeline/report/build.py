@@ -20,7 +20,14 @@ from fund_pipeline.pipeline.lifecycle import DISPOSITION_FOLDER, DISPOSITIONS, N
 from fund_pipeline.report.masking import mask_text
 from fund_pipeline.report.present import READER_COLUMNS, SEVERITY_ZH, reader_findings, source_title
 from fund_pipeline.rules.catalogue import load_catalogue
-from fund_pipeline.rules.wording import column_label, explanation, level_name, threshold_sentence, wording
+from fund_pipeline.rules.wording import (
+    WITH_QUARANTINED,
+    column_label,
+    explanation,
+    level_name,
+    threshold_sentence,
+    wording,
+)
 
 EXCEL_MAX_ROWS = 1_048_575  # data rows below the header row
 PAGE_ROWS_PER_RULE = 300  # the page shows at most this many findings per rule; the workbook has them all
@@ -378,7 +385,8 @@ def _format_measure(value, threshold, count: bool = False) -> str:
 
 
 def _is_count(measure: str) -> bool:
-    return measure.endswith(("households", "_count"))
+    """A count of households or rows, shown without decimals (also its twin counted with quarantined rows)."""
+    return measure.removesuffix(WITH_QUARANTINED).endswith(("households", "_count"))
 
 
 def _money(value) -> str:
