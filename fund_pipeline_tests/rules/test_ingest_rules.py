@@ -316,3 +316,19 @@ def test_ingest_duplicate_rows_are_rows_alike_in_every_fields_text():
     assert expected.sum() > 100
     assert (set_aside.notna().to_numpy() == expected).all()
     assert len(findings) == expected.sum()
+
+
+def test_ingest_year_name_a_file_named_for_the_wrong_year(tmp_path):
+    """The 2016 ledger's payments were all made in 2015: the file is named for the wrong year, said once for the
+    file, beside the rows' DATE-IN-YEAR findings it explains. A file with a few stray dates says nothing."""
+    rows = [transport_row(n, 拨付日期=f"2015年{n}月3日") for n in (1, 2, 3, 4)]
+    write_sheet(tmp_path / FILE, rows)
+    result, _ = _ingest(tmp_path)
+    found = result.findings[result.findings["rule_id"] == "INGEST-YEAR-NAME"]
+    assert found[["source_file", "column_name", "value", "expected", "severity"]].values.tolist() == [
+        [FILE, "拨付日期", "2016年", "2015年", "warning"]]
+    assert "表明是2016年度的报表,但表中拨付日期的4个日期中有4个在2015年" in found["message"].iloc[0]
+
+    mixed = [*rows[:1], *(transport_row(n) for n in (2, 3, 4))]  # one stray 2015 date among 2016 ones
+    write_sheet(tmp_path / FILE, mixed)
+    assert "INGEST-YEAR-NAME" not in set(_ingest(tmp_path)[0].findings["rule_id"])
