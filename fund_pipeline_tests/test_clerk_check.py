@@ -167,3 +167,14 @@ def test_the_clerks_pandas_rules_find_what_the_pipelines_gx_suite_finds(sample_i
     pandas_pairs = set(zip(by_pandas["rule_id"], frame.loc[by_pandas["position"], "row_key"], by_pandas["severity"],
                            strict=True))
     assert gx_pairs and gx_pairs == pandas_pairs
+
+
+def test_a_ledger_named_for_the_wrong_year_is_said_so_once(tmp_path):
+    """The clerk saved the 2016 ledger as 2017's: one warning names both years, then the rows' dates, shown as
+    typed (no time of day)."""
+    path = write_sheet(tmp_path / "交通运输局/2017年交通扶贫资金拨付台账.xlsx", [transport_row(n) for n in (1, 2, 3)])
+    result = validate(path)
+    assert result.returncode == 1
+    assert "[警告] INGEST-YEAR-NAME" in result.stdout
+    assert "表明是2017年度的报表,但表中拨付日期的3个日期中有3个在2016年" in result.stdout
+    assert "值「2016-05-03」" in result.stdout and "00:00:00" not in result.stdout

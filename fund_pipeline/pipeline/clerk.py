@@ -281,6 +281,13 @@ def _problems(spec: SourceSpec, read, records: pd.DataFrame, totals: pd.DataFram
             "detail": [f"工作表「{t.sheet}」第{t.row_number}行合计 {t.label} {_number(t.declared)} {t.unit},"
                        f"明细行之和 {_number(t.summed)} {t.unit},相差 {_number(t.declared - t.summed)} {t.unit}"
                        for t in off.itertuples()]}))
+    from fund_pipeline.pipeline.ingest import year_mismatches
+
+    named_wrong = year_mismatches(spec, records, catalogue)
+    if len(named_wrong):  # before the rows' DATE-IN-YEAR problems it explains
+        pieces.append(pd.DataFrame({"rule_id": named_wrong["rule_id"], "severity": named_wrong["severity"], "sheet": None,
+                                    "row_number": None, "column_name": None, "value": None,
+                                    "detail": named_wrong["message"]}))
     pieces.append(_rule_problems(spec, records, units, catalogue))
     pieces = [p for p in pieces if len(p)]
     if not pieces:
@@ -321,6 +328,8 @@ def _rule_problems(spec: SourceSpec, records: pd.DataFrame, units: dict, catalog
         value = row.get(column)
         if (sheet, column) in headers and value is not None and not pd.isna(value):
             value = _number(float(value) / UNIT_FACTORS[units[sheet][column][1]])
+        if isinstance(value, pd.Timestamp) and value == value.normalize():
+            value = value.strftime("%Y-%m-%d")  # a date as the clerk typed it, without a time of day
         values.append(None if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value))
     return pd.DataFrame({
         "rule_id": failing["rule_id"], "severity": failing["severity"], "sheet": rows["sheet"],
