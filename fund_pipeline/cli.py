@@ -35,6 +35,9 @@ def _sample(args) -> int:
     return 0
 
 
+_AS_COMMAND = False  # main() runs as the `fund-pipeline` command itself (entry)
+
+
 def _ctrl_c_reaches_this_process_only() -> None:
     """Ctrl-C at a terminal signals every process of the foreground group: Dagster's log-mirroring helpers and
     the reader's workers would each print a KeyboardInterrupt traceback of their own. SIGINT is blocked here
@@ -61,7 +64,8 @@ def _ctrl_c_reaches_this_process_only() -> None:
 
 
 def _run(args) -> int:
-    _ctrl_c_reaches_this_process_only()
+    if _AS_COMMAND:  # not when main() is called inside another program (a test), whose children need SIGINT
+        _ctrl_c_reaches_this_process_only()
     settings = Settings.from_env().with_overrides(
         inbox=Path(args.inbox).resolve() if args.inbox else None,
         warehouse_url=args.warehouse,
@@ -337,6 +341,8 @@ def entry() -> None:
     write is closed or committed by then, so once the exit handlers have run (log handlers, the reader's
     worker pool) the process ends at once. Ctrl-C ends it with one line and the shell's status for an
     interrupt (130); any other exception leaves the usual way, with its traceback."""
+    global _AS_COMMAND
+    _AS_COMMAND = True
     try:
         code = main()
     except KeyboardInterrupt:  # while loading or between steps (Dagster reports one inside a step itself)

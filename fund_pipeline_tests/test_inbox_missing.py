@@ -5,6 +5,7 @@ starts; a run launched otherwise (the daemon's schedule) fails its landing steps
 from __future__ import annotations
 
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,8 @@ def test_run_refuses_an_inbox_without_workbooks_and_changes_nothing(warehouse_co
     assert "Traceback" not in err
     assert published(warehouse_copy) == before
     assert not (tmp_path / "reports").exists()
+    # main() called inside another program leaves its Ctrl-C alone (only the `fund-pipeline` command takes it over)
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
 
 
 def test_a_scheduled_run_on_an_empty_inbox_fails_its_landing_steps_and_changes_nothing(warehouse_copy, tmp_path: Path):
