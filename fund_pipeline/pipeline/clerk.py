@@ -281,7 +281,7 @@ def _problems(spec: SourceSpec, read, records: pd.DataFrame, totals: pd.DataFram
             "detail": [f"工作表「{t.sheet}」第{t.row_number}行合计 {t.label} {_number(t.declared)} {t.unit},"
                        f"明细行之和 {_number(t.summed)} {t.unit},相差 {_number(t.declared - t.summed)} {t.unit}"
                        for t in off.itertuples()]}))
-    from fund_pipeline.pipeline.ingest import year_mismatches
+    from fund_pipeline.pipeline.year_names import year_mismatches
 
     named_wrong = year_mismatches(spec, records, catalogue)
     if len(named_wrong):  # before the rows' DATE-IN-YEAR problems it explains
