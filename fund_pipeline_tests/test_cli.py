@@ -5,6 +5,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from fund_pipeline.cli import main
 from fund_pipeline.settings import PROJECT_ROOT
 from fund_pipeline_tests.xlsx_helpers import transport_row, write_sheet
@@ -155,3 +157,14 @@ def test_run_reads_the_large_source_ahead_and_lands_it_after_the_others(tmp_path
     assert "数据量大的来源(agriculture_policy_subsidies)在其他来源之后落地" in lines[1]
     landed = [line for line in lines if line.startswith("[") and "] 读取 " in line]  # the progress lines
     assert len(landed) > 10 and "agriculture_policy_subsidies" in landed[-1]
+
+
+def test_every_command_is_listed_and_described(capsys):
+    """`fund-pipeline --help` lists every command (findings among them), and `findings --help` says what it is for."""
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "{sample,run,serve,db,validate,findings}" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["findings", "--help"])
+    out = capsys.readouterr().out
+    assert "按问题编号登记处置意见" in out and "{dispose,import}" in out

@@ -15,7 +15,7 @@ import pandas as pd
 from fund_pipeline.rules.catalogue import Check, Rule
 from fund_pipeline.rules.derive import GROUP_SEPARATOR
 from fund_pipeline.rules.validation import normalise_findings
-from fund_pipeline.rules.wording import WITH_QUARANTINED
+from fund_pipeline.rules.wording import WITH_QUARANTINED, yuan_text
 from fund_pipeline.warehouse import Warehouse
 
 TWIN_SUFFIX = WITH_QUARANTINED  # a measure published again with quarantined money
@@ -174,10 +174,6 @@ def household_year_rows(warehouse: Warehouse, findings: pd.DataFrame) -> pd.Data
                                          rows.drop(columns="household_id")], ignore_index=True))
 
 
-def _yuan(amounts: pd.Series) -> pd.Series:
-    return amounts.astype(float).map("{:,.2f}元".format).astype("string")
-
-
 def budget_breaking_rows(warehouse: Warehouse, findings: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     """WITHIN-BUDGET: the payment rows that took a project's cumulative spending (by payment date) past its
     budget, each a finding of its own beside the project's."""
@@ -204,8 +200,8 @@ def budget_breaking_rows(warehouse: Warehouse, findings: pd.DataFrame, frame: pd
         "source_file": breaking["source_file"], "sheet": breaking["sheet"], "row_number": breaking["row_number"],
         "row_key": breaking["row_key"], "column_name": "拨付金额", "value": breaking["amount"].round(2).astype("string"),
         # In 元, said so: the value beside it is shown in the sheet's own unit (often 万元).
-        "expected": ("项目累计支出(含本笔," + _yuan(breaking["spent_so_far"]) + ")应不超过项目资金规模"
-                     + _yuan(breaking["budget"])),
+        "expected": ("项目累计支出(含本笔," + yuan_text(breaking["spent_so_far"]) + ")应不超过项目资金规模"
+                     + yuan_text(breaking["budget"])),
         "message": template["message"] + "(该笔支出使项目累计支出超过预算)", "policy_clause": template["policy_clause"],
         "fiscal_year": breaking["fiscal_year"], "catalogue_version": template["catalogue_version"],
         "detected_at": template["detected_at"], "group_key": "项目 " + breaking["project_code"],

@@ -352,7 +352,7 @@ def _name_problem(spec: SourceSpec, path: Path) -> pd.DataFrame:
 def render(report: CheckReport) -> list[str]:
     spec = report.spec
     lines = [f"检查文件:{report.path}",
-             f"来源:{spec.department} · {spec.name}({report.found_by}识别)"]
+             f"来源:{spec.department} · {spec.name}({report.found_by}{' ' if report.found_by[-1:].isascii() else ''}识别)"]
     if not report.picked_up:
         lines.append(f"注意:文件名不符合报送规则「{report.pattern_hint}」,流水线不会读取此文件。")
     lines.append("读取情况:")

@@ -13,6 +13,7 @@ from fund_pipeline.pipeline.read_ahead import wait_for
 from fund_pipeline.pipeline.year_names import year_mismatches
 from fund_pipeline.rules.catalogue import Catalogue
 from fund_pipeline.rules.validation import normalise_findings
+from fund_pipeline.rules.wording import yuan_text
 from fund_pipeline.sources.reader import (
     PROBLEM_COLUMNS,
     SourceRead,
@@ -53,9 +54,8 @@ def total_findings(read: SourceRead, catalogue: Catalogue) -> pd.DataFrame:
         "sheet": off["sheet"], "row_number": off["row_number"], "column_name": off["field"],
         "value": off["declared"].round(2).astype(str), "expected": "明细行之和 " + off["summed"].round(2).astype(str),
         "message": "工作表「" + off["sheet"].astype(str) + "」第" + off["row_number"].astype(str) + "行「"
-                   + off["label"].fillna("合计").astype(str) + "」(" + off["declared"].round(2).astype(str)
-                   + "元)与读取的明细行之和(" + off["summed"].round(2).astype(str) + "元)不符,相差"
-                   + (off["declared"] - off["summed"]).round(2).astype(str) + "元",
+                   + off["label"].fillna("合计").astype(str) + "」(" + yuan_text(off["declared"])
+                   + ")与读取的明细行之和(" + yuan_text(off["summed"]) + ")不符,相差" + yuan_text(off["declared"] - off["summed"]),
     })
 
 

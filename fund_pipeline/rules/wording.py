@@ -45,6 +45,11 @@ def _value(value) -> str:
 WITH_QUARANTINED = "_with_quarantined"
 
 
+def yuan_text(amounts):
+    """Amounts (a Series) as a reader writes them in a sentence: 1,882,345.00元."""
+    return amounts.astype(float).map("{:,.2f}元".format).astype("string")
+
+
 def column_label(name: str | None, labels: dict | None = None) -> str:
     if not name:
         return ""

@@ -127,6 +127,8 @@ def test_ingest_total_row_that_does_not_match_the_rows(tmp_path):
     write_sheet(tmp_path / FILE, [transport_row(1), transport_row(2)], total=["合计"] + [None] * 6 + [30.0, None, None])
     findings = total_findings(_read(tmp_path), load_catalogue())
     assert findings[["rule_id", "sheet", "row_number"]].values.tolist() == [["INGEST-TOTAL", "拨付台账", 5]]
+    assert findings["message"].iloc[0] == ("工作表「拨付台账」第5行「合计」(300,000.00元)与读取的明细行之和(250,000.00元)不符,"
+                                           "相差50,000.00元")
     write_sheet(tmp_path / FILE, [transport_row(1), transport_row(2)], total=["合计"] + [None] * 6 + [25.0, None, None])
     assert total_findings(_read(tmp_path), load_catalogue()).empty
 
