@@ -1,10 +1,11 @@
 """The Dagster instance configuration (DAGSTER_HOME/dagster.yaml) the project writes when there is none.
 
-Recovery and concurrency are Dagster's own: run monitoring fails runs that never start or never finish
-cancelling and frees pool slots that dead runs hold; run retries re-launch a run whose process died
-(not one whose step failed on bad input: retrying that changes nothing); the run queue limits runs at
-once (one on DuckDB, which allows one writing process) and runs for the same departments one at a time;
-pools make publishing an entity and the dbt build one step at a time across runs.
+The embedded default keeps Dagster's SQLite files where Dagster puts them, its event log with connections
+kept open (fund_pipeline/event_log.py). Recovery and concurrency are Dagster's own: run monitoring fails runs
+that never start or never finish cancelling and frees pool slots that dead runs hold; run retries re-launch a
+run whose process died (not one whose step failed on bad input: retrying that changes nothing); the run queue
+limits runs at once (one on DuckDB, which allows one writing process) and runs for the same departments one at
+a time; pools make publishing an entity and the dbt build one step at a time across runs.
 
 `python -m fund_pipeline.instance_config DIR` writes DIR/dagster.yaml when missing (used by the Makefile).
 """
@@ -30,7 +31,7 @@ def publish_pool(entity: str) -> str:
     return f"publish_{entity}"
 
 
-def instance_config(settings: Settings) -> dict:
+def instance_config(settings: Settings, home: Path) -> dict:
     config: dict = {
         "telemetry": {"enabled": False},
         "run_monitoring": {
@@ -54,18 +55,26 @@ def instance_config(settings: Settings) -> dict:
     if settings.service.dagster_pg_url:
         # The URL stays in the environment (it carries a password); Dagster reads it there.
         config["storage"] = {"postgres": {"postgres_url": {"env": "DAGSTER_PG_URL"}}}
+    else:  # Dagster's SQLite files, where its default puts them; the event log keeps its connections open
+        config["event_log_storage"] = event_log_storage(home)
     return config
 
 
-def instance_yaml(settings: Settings) -> str:
-    return yaml.safe_dump(instance_config(settings), sort_keys=False, allow_unicode=True)
+def event_log_storage(home: Path) -> dict:
+    """The SQLite event log of an instance in `home`, in the folder Dagster's default storage uses for it."""
+    return {"module": "fund_pipeline.event_log", "class": "KeptOpenSqliteEventLogStorage",
+            "config": {"base_dir": str(Path(home).resolve() / "history" / "runs")}}
+
+
+def instance_yaml(settings: Settings, home: Path) -> str:
+    return yaml.safe_dump(instance_config(settings, home), sort_keys=False, allow_unicode=True)
 
 
 def write_if_missing(home: Path, settings: Settings) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     path = home / "dagster.yaml"
     if not path.exists():
-        path.write_text(instance_yaml(settings), encoding="utf-8")
+        path.write_text(instance_yaml(settings, home), encoding="utf-8")
     return path
 
 

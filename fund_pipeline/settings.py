@@ -227,7 +227,7 @@ def dagster_instance(settings: Settings):
     if not config.exists():
         from fund_pipeline.instance_config import instance_yaml
 
-        config.write_text(instance_yaml(settings), encoding="utf-8")
+        config.write_text(instance_yaml(settings, Path(home)), encoding="utf-8")
     return dg.DagsterInstance.get()
 
 

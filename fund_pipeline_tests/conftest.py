@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
+from fund_pipeline.instance_config import event_log_storage
 from fund_pipeline.sample import generate
 from fund_pipeline.settings import Settings
 
@@ -30,7 +32,9 @@ def expected_findings(sample_inbox) -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def dagster_home(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("dagster_home")
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    # the embedded default's event log (fund_pipeline/event_log.py); the rest Dagster's defaults
+    config = {"telemetry": {"enabled": False}, "event_log_storage": event_log_storage(home)}
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 

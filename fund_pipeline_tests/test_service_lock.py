@@ -43,7 +43,7 @@ def test_a_dead_service_lock_is_taken_over_and_its_leftovers_ended(tmp_path):
 
 @pytest.mark.parametrize("env", [{}, {"DAGSTER_PG_URL": "postgresql+psycopg2://u:p@h/db"}])
 def test_the_instance_configuration_the_project_writes_is_valid(tmp_path, env):
-    (tmp_path / "dagster.yaml").write_text(instance_yaml(Settings.from_env(env)), encoding="utf-8")
+    (tmp_path / "dagster.yaml").write_text(instance_yaml(Settings.from_env(env), tmp_path), encoding="utf-8")
     from dagster._core.instance.config import dagster_instance_config
 
     config, _ = dagster_instance_config(str(tmp_path))

@@ -1,0 +1,84 @@
+"""The embedded default's event log (fund_pipeline/event_log.py): its connections stay open between events,
+and what it stores is seen at once by another instance on the same home, as the UI's live view of a run
+sees it: through the watcher on the run's database file."""
+
+import threading
+
+import dagster as dg
+
+from fund_pipeline.event_log import KeptOpenSqliteEventLogStorage
+from fund_pipeline.instance_config import instance_yaml
+from fund_pipeline.settings import Settings
+
+
+def _instance(home) -> dg.DagsterInstance:
+    return dg.DagsterInstance.from_config(str(home))
+
+
+def _home(tmp_path):
+    (tmp_path / "dagster.yaml").write_text(instance_yaml(Settings.from_env({}), tmp_path), encoding="utf-8")
+    return tmp_path
+
+
+def test_a_watcher_sees_each_event_of_a_running_run_as_it_is_stored(tmp_path):
+    home = _home(tmp_path)
+    runs = home / "history" / "runs"
+    writer, reader = _instance(home), _instance(home)  # the run's process and the UI's
+    assert isinstance(writer.event_log_storage, KeptOpenSqliteEventLogStorage)
+    seen: list[str] = []
+    arrived = threading.Condition()
+    kept_open: list[bool] = []
+
+    def on_event(entry, _cursor):
+        with arrived:
+            seen.append(entry.message)
+            arrived.notify_all()
+
+    @dg.asset
+    def payments(context: dg.AssetExecutionContext) -> None:
+        reader.event_log_storage.watch(context.run_id, None, on_event)
+        for step in ("读取", "校验", "发布"):
+            context.log.info(step)
+            with arrived:  # each event reaches the watcher before the step goes on
+                assert arrived.wait_for(lambda s=step: any(s in m for m in seen), timeout=20), (step, seen)
+        # the run's connection stayed open: its writes sit in the WAL, not yet in the database file
+        kept_open.append((runs / f"{context.run_id}.db-wal").exists())
+
+    try:
+        result = dg.materialize([payments], instance=writer)
+        assert result.success and kept_open == [True]
+        # the run's end closed its connection: the WAL is checkpointed and gone
+        assert not (runs / f"{result.run_id}.db-wal").exists()
+    finally:
+        reader.dispose()
+        writer.dispose()
+
+
+def test_materializations_are_read_back_by_another_instance(tmp_path):
+    home = _home(tmp_path)
+
+    with _instance(home) as instance:
+        result = dg.materialize([_one()], instance=instance)
+        assert result.success
+    with _instance(home) as other:  # a new process would read the same
+        record = other.get_latest_materialization_event(dg.AssetKey("payments"))
+        assert record is not None and record.run_id == result.run_id
+        assert len(other.all_logs(result.run_id)) == len(result.all_events) + 2  # and the run's start and end
+
+
+def _one():
+    @dg.asset
+    def payments() -> int:
+        return 1
+
+    return payments
+
+
+def test_a_wiped_instance_stores_events_again(tmp_path):
+    home = _home(tmp_path)
+    with _instance(home) as instance:
+        first = dg.materialize([_one()], instance=instance)
+        instance.wipe()  # the run files are deleted
+        assert not (home / "history" / "runs" / f"{first.run_id}.db").exists()
+        second = dg.materialize([_one()], instance=instance)
+        assert second.success and instance.all_logs(second.run_id) and not instance.all_logs(first.run_id)
