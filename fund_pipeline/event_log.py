@@ -1,4 +1,4 @@
-"""Dagster's SQLite event log with each run's database connection kept open, for the embedded default.
+"""Dagster's SQLite event log, keeping a running run's database open in the process executing it (embedded default).
 
 Dagster's own SQLite event log opens a new connection for every event it stores and closes it after. In WAL
 mode, closing a database's last connection checkpoints the WAL into the database and deletes it, and that
@@ -68,7 +68,7 @@ class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
         if engine is not None:
             self._engines.move_to_end(shard)
             return engine
-        # check_same_thread off: the one connection serves whichever thread holds the lock (the UI's watcher too)
+        # check_same_thread off: the one connection serves whichever of the process's threads holds the lock
         engine = create_engine(self.conn_string_for_shard(shard), poolclass=QueuePool, pool_size=1,
                                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False})
         if shard not in self._initialized_dbs:

@@ -1,7 +1,7 @@
 """The Dagster instance configuration (DAGSTER_HOME/dagster.yaml) the project writes when there is none.
 
-The embedded default keeps Dagster's SQLite files where Dagster puts them, its event log with connections
-kept open (fund_pipeline/event_log.py). Recovery and concurrency are Dagster's own: run monitoring fails runs
+The embedded default keeps Dagster's SQLite files where Dagster puts them; its event log keeps a running run's
+database open in the process executing it (fund_pipeline/event_log.py). Recovery and concurrency are Dagster's own: run monitoring fails runs
 that never start or never finish cancelling and frees pool slots that dead runs hold; run retries re-launch a
 run whose process died (not one whose step failed on bad input: retrying that changes nothing); the run queue
 limits runs at once (one on DuckDB, which allows one writing process) and runs for the same departments one at
@@ -55,7 +55,7 @@ def instance_config(settings: Settings, home: Path) -> dict:
     if settings.service.dagster_pg_url:
         # The URL stays in the environment (it carries a password); Dagster reads it there.
         config["storage"] = {"postgres": {"postgres_url": {"env": "DAGSTER_PG_URL"}}}
-    else:  # Dagster's SQLite files, where its default puts them; the event log keeps its connections open
+    else:  # Dagster's SQLite files, where its default puts them; a running run's event database kept open
         config["event_log_storage"] = event_log_storage(home)
     return config
 

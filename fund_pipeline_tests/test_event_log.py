@@ -1,6 +1,6 @@
-"""The embedded default's event log (fund_pipeline/event_log.py): its connections stay open between events,
-and what it stores is seen at once by another instance on the same home, as the UI's live view of a run
-sees it: through the watcher on the run's database file."""
+"""The embedded default's event log (fund_pipeline/event_log.py): a run's database stays open in the process
+executing it until the run ends, and what it stores is seen at once by another instance on the same home, as
+the UI's live view of a run sees it: through the watcher on the run's database file."""
 
 import threading
 
