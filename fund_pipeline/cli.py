@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = _use_county_config(sys.argv[1:] if argv is None else list(argv))
     parser = _ChineseParser(prog="fund-pipeline", description="扶贫资金数据流水线:生成样例县数据、运行整条流水线、启动服务,或检查一张报表。")
     parser.add_argument("--config", metavar="文件夹", help="本县的配置文件夹(layouts/、reference/)(默认:FUND_PIPELINE_CONFIG,未设置则用内置的会宁县配置)")
-    commands = parser.add_subparsers(dest="command", required=True, title="子命令", metavar="{sample,run,serve,db,validate,findings}",
+    commands = parser.add_subparsers(dest="command", required=True, title="子命令",
                                      parser_class=_ChineseParser)
 
     sample = commands.add_parser("sample", help="生成样例县各部门的报表", description="生成样例县各部门的 Excel 报表(可预置违规)。")
@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
 
     findings = commands.add_parser("findings", help="审计处置:登记问题的处置意见(确认问题/误报/整改中/已整改)",
                                    description="审计处置:按问题编号登记处置意见,或导入审计员在报告工作簿中填写的处置。")
-    actions = findings.add_subparsers(dest="action", required=True, title="操作", metavar="{dispose,import}")
+    actions = findings.add_subparsers(dest="action", required=True, title="操作")
     dispose = actions.add_parser("dispose", help="按问题编号登记处置,例如 findings dispose CHANNEL-1a2b3c4d5e6f --as 误报")
     dispose.add_argument("keys", nargs="+", metavar="问题编号", help="审计报告「问题编号」列中的编号(可多个)")
     dispose.add_argument("--as", dest="disposition", required=True, choices=["确认问题", "误报", "整改中", "已整改"],

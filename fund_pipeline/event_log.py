@@ -76,9 +76,7 @@ class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
             self._initialized_dbs.add(shard)
         self._engines[shard] = engine
         while len(self._engines) > OPEN_DATABASES:
-            run_id, oldest = self._engines.popitem(last=False)
-            self._executing.discard(run_id)
-            oldest.dispose()
+            self._close(next(iter(self._engines)))  # the least recently used
         return engine
 
     def store_event(self, event) -> None:
@@ -92,10 +90,7 @@ class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
             os.utime(self.path_for_shard(event.run_id))
         if kind in RUN_ENDED:
             with self._db_lock:
-                self._executing.discard(event.run_id)
-                engine = self._engines.pop(event.run_id, None)
-                if engine is not None:
-                    engine.dispose()
+                self._close(event.run_id)
 
     def wipe(self) -> None:
         self._close_all()  # the run files are deleted: no connection may stay on them
@@ -107,6 +102,12 @@ class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
 
     def _close_all(self) -> None:
         with self._db_lock:
-            self._executing.clear()
-            while self._engines:
-                self._engines.popitem()[1].dispose()
+            for run_id in [*self._engines, *self._executing]:
+                self._close(run_id)
+
+    def _close(self, run_id: str) -> None:
+        """The run's database is Dagster's open-per-use again (the caller holds the lock)."""
+        self._executing.discard(run_id)
+        engine = self._engines.pop(run_id, None)
+        if engine is not None:
+            engine.dispose()
