@@ -144,3 +144,19 @@ def test_the_dbt_build_digest_follows_the_dbt_project(changed, tmp_path, monkeyp
     else:
         path.write_text(path.read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8")
     assert dbt_defs.build_digest(warehouse) != before
+
+
+def test_a_resent_ledger_rebuilds_only_the_models_that_read_the_ledgers(runs):
+    """The re-sent ledger republishes disbursements: dbt builds again the models that read them (directly or
+    through int_integrated_spending), with their tests; the household marts, which do not, stay as built."""
+    from fund_pipeline.defs.dbt import entities_read_by_models
+    from fund_pipeline_tests.test_landing_incremental import materialized
+
+    resent = materialized(runs["resent"].run_id, stages=("warehouse",))
+    rebuilt = {key.split("/")[1] for key, metadata in resent.items() if "inputs_unchanged" not in metadata}
+    kept = {key.split("/")[1] for key, metadata in resent.items() if metadata.get("inputs_unchanged")}
+    assert {"stg_disbursements", "int_integrated_spending", "fund_flow", "county_year_measures",
+            "project_compliance"} <= rebuilt
+    assert {"payment_accounts", "household_transfers", "stg_household_payments", "stg_villages"} <= kept
+    assert rebuilt == {model for model, entities in entities_read_by_models().items() if "disbursements" in entities}
+    assert rebuilt | kept == set(entities_read_by_models())

@@ -3,7 +3,7 @@
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from graphlib import TopologicalSorter
 from importlib.metadata import version
 from pathlib import Path
@@ -61,25 +61,36 @@ def build_dbt_assets() -> dg.AssetsDefinition:
     def fund_dbt_models(context: dg.AssetExecutionContext, fund: FundPipelineResource):
         """Staging views over the clean tables, the integrated-spending intermediate, and the marts:
         fund_flow (channel -> project -> village -> household), county_year_measures, channel_summary,
-        project_compliance, household_transfers, payment_accounts. One run at a time rebuilds them."""
+        project_compliance, household_transfers, payment_accounts. One run at a time rebuilds them; only the
+        models that read a table published anew since the last build are built again."""
         warehouse = fund.warehouse()
         with warehouse.lock("dbt"):
             kept = unchanged_build(warehouse) if fund.cache_path is not None else None
             if kept is not None:
-                yield from _keep_models(context, kept)
+                yield from _keep_models(context, kept, context.selected_asset_keys, whole=True)
                 return
             target_path = warehouse_target_path(fund.warehouse_url)
+            previous = recorded(warehouse, BUILD_STEP) if fund.cache_path is not None else None
+            inputs = build_inputs(warehouse)
+            unaffected = _unaffected_models(context, warehouse, previous, inputs)
             forget(warehouse, BUILD_STEP)
             _prepare_partial_build(context, warehouse, target_path)
-            digest = build_digest(warehouse)
             warehouse.release()  # dbt opens the DuckDB file with its own connection
+            if unaffected:
+                yield from _keep_models(context, previous, unaffected, whole=False)
+            rebuilt = set(context.selected_asset_keys) - unaffected
             tests_passed = True
-            for event in stream_dbt(context, ["build", *SKIPPED_ARTIFACTS], target_path):
-                tests_passed &= not (isinstance(event, dg.AssetCheckResult) and not event.passed)
-                yield event
-            keep_grants(warehouse)  # dbt rebuilt the marts as new tables: renew the read roles' grants
+            if rebuilt:
+                for event in stream_dbt(context, ["build", *SKIPPED_ARTIFACTS], target_path,
+                                        only=rebuilt if unaffected else None):
+                    tests_passed &= not (isinstance(event, dg.AssetCheckResult) and not event.passed)
+                    yield event
+                keep_grants(warehouse)  # dbt rebuilt the marts as new tables: renew the read roles' grants
             if tests_passed and _builds_everything(context):
-                record(warehouse, BUILD_STEP, digest, {"models": len(context.assets_def.keys)}, context.run_id)
+                built_by = {**(previous.metadata.get("built_by", {}) if unaffected else {}),
+                            **{key.path[-1]: context.run_id for key in rebuilt}}
+                record(warehouse, BUILD_STEP, digest_of(inputs),
+                       {"models": len(context.assets_def.keys), "inputs": inputs, "built_by": built_by}, context.run_id)
 
     return fund_dbt_models
 
@@ -111,13 +122,15 @@ def missing_models(warehouse: Warehouse) -> list[str]:
 # The models read only the published tables (clean.*, quarantine.*), which change only when a publishing step
 # recomputes, and that step's record in audit.step_inputs changes with them (pipeline/step_inputs.py). A build
 # is recorded with those records and the dbt project's files: while they are the same, a build would make the
-# same models, so `fund-pipeline run` leaves the dbt step out (defs/reuse.py).
+# same models, so `fund-pipeline run` leaves the dbt step out (defs/reuse.py). When some entities were published
+# anew, the record (its inputs, per entity) says which: only the models that read them, directly or through
+# other models, are built again, with their tests; each model's record keeps the run that last built it.
 BUILD_STEP = "warehouse/dbt_build"
 
 
-def build_digest(warehouse: Warehouse) -> str:
-    """What the models are built from: the dbt project (models, macros, configuration, the versions of dbt
-    and its adapters) and every entity's published tables, as the record of the step that published them."""
+def build_inputs(warehouse: Warehouse) -> dict:
+    """What the models are built from: the dbt project (models, macros, configuration), the versions of dbt
+    and its adapters, and every entity's published tables, as the record of the step that published them."""
     files = sorted(p for folder in ("models", "macros") for p in (DBT_PROJECT_DIR / folder).rglob("*") if p.is_file())
     files += [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
     project = hashlib.sha256()
@@ -125,28 +138,83 @@ def build_digest(warehouse: Warehouse) -> str:
         project.update(path.relative_to(DBT_PROJECT_DIR).as_posix().encode() + b"\0" + path.read_bytes())
     published = {entity: getattr(recorded(warehouse, publish_step(entity)), "digest", None) for entity in sorted(ENTITIES)}
     versions = [version(package) for package in ("dbt-core", "dbt-duckdb", "dbt-postgres")]
-    return inputs_digest("dbt", project.hexdigest(), versions, published)
+    return {"project": project.hexdigest(), "versions": versions, "published": published}
+
+
+def digest_of(inputs: dict) -> str:
+    return inputs_digest("dbt", inputs["project"], inputs["versions"], inputs["published"])
+
+
+def build_digest(warehouse: Warehouse) -> str:
+    return digest_of(build_inputs(warehouse))
 
 
 def unchanged_build(warehouse: Warehouse) -> StepRecord | None:
-    """The last whole build's record, if what it read is unchanged and every model it built is still there."""
+    """The last build's record, if what it read is unchanged and every model it built is still there."""
     previous = unchanged(warehouse, BUILD_STEP, build_digest(warehouse), {})
     return previous if previous is not None and not missing_models(warehouse) else None
 
 
-def _keep_models(context: dg.AssetExecutionContext, kept: StepRecord):
-    """The models stay as the last whole build made them: nothing they read changed since (a run started by the
-    sensor, the schedule or the UI launches every step; `fund-pipeline run` leaves this one out). dbt's tests
-    are not run again: that build is recorded only because every one of them passed, on these same tables."""
-    context.log.info(f"发布的数据与 dbt 项目均未变,dbt 模型沿用运行 {kept.run_id[:8]} 的构建结果,不重建")
-    selected, upstream = set(context.selected_asset_keys), context.assets_def.asset_deps
+def _keep_models(context: dg.AssetExecutionContext, kept: StepRecord, keys,
+                 whole: bool) -> Iterator[dg.MaterializeResult]:
+    """These models stay as the last build made them: nothing they read changed since (all of them: a run
+    started by the sensor, the schedule or the UI launches every step, `fund-pipeline run` leaves this one out).
+    dbt's tests on them are not run again: that build is recorded only because every test passed, on these same
+    tables."""
+    built_by = kept.metadata.get("built_by", {})
+    if whole:
+        context.log.info(f"发布的数据与 dbt 项目均未变,dbt 模型沿用运行 {kept.run_id[:8]} 的构建结果,不重建")
+    else:
+        context.log.info(f"以下 dbt 模型读取的已发布数据未变,沿用上次构建结果:{', '.join(sorted(k.path[-1] for k in keys))}")
+    upstream = context.assets_def.asset_deps
+    keys = set(keys)
     # Dagster takes a multi-asset's results only in dependency order.
-    for key in TopologicalSorter({key: upstream.get(key, set()) & selected for key in selected}).static_order():
-        yield dg.MaterializeResult(asset_key=key, metadata={"inputs_unchanged": True, "built_by_run": kept.run_id})
+    for key in TopologicalSorter({key: upstream.get(key, set()) & keys for key in keys}).static_order():
+        yield dg.MaterializeResult(asset_key=key, metadata={"inputs_unchanged": True,
+                                                            "built_by_run": built_by.get(key.path[-1], kept.run_id)})
+
+
+def _unaffected_models(context: dg.AssetExecutionContext, warehouse: Warehouse, previous: StepRecord | None,
+                       inputs: dict) -> set[dg.AssetKey]:
+    """The selected models that read none of the tables published anew since the last recorded build (nor any
+    table that is not an entity's published rows): only when that build is of this same dbt project and every
+    model it made is still in the warehouse. The models downstream of a re-sent ledger are rebuilt; the
+    million-row household marts, which do not read it, are not."""
+    before = previous.metadata.get("inputs") if previous is not None else None
+    if (not before or before["project"] != inputs["project"] or before["versions"] != inputs["versions"]
+            or missing_models(warehouse)):
+        return set()
+    changed = {entity for entity, digest in inputs["published"].items()
+               if digest is None or before["published"].get(entity) != digest}
+    reads = entities_read_by_models()
+    return {key for key in context.selected_asset_keys if not (reads.get(key.path[-1], {None}) & (changed | {None}))}
+
+
+def entities_read_by_models() -> dict[str, set[str | None]]:
+    """Per model, the entities whose published tables (clean.* and quarantine.*) it reads, directly or through
+    other models; None stands for any other table."""
+    manifest = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
+    nodes, sources = manifest["nodes"], manifest["sources"]
+    reads: dict[str, set[str | None]] = {}
+
+    def read_by(unique_id: str) -> set[str | None]:
+        if unique_id in sources:
+            source = sources[unique_id]
+            return {source["name"]} if source["source_name"] in ("clean", "quarantine") else {None}
+        node = nodes.get(unique_id)
+        if node is None or node["resource_type"] != "model":  # a seed or snapshot: not a published table
+            return {None}
+        if unique_id not in reads:
+            reads[unique_id] = set().union(set(), *(read_by(parent) for parent in node["depends_on"]["nodes"]))
+        return reads[unique_id]
+
+    return {node["name"]: read_by(unique_id) for unique_id, node in nodes.items() if node["resource_type"] == "model"}
 
 
 def _builds_everything(context: dg.AssetExecutionContext) -> bool:
-    """Only a build of every model, with every test, is recorded: a partial one leaves others as they were."""
+    """Only a step over every model, with every test, is recorded: each model is then either built or left as
+    the last recorded build made it because nothing it reads changed. A step over some models (`run --source X`)
+    leaves the others as they were, whatever they read."""
     definition = context.assets_def
     return (set(context.selected_asset_keys) == set(definition.keys)
             and set(context.selected_asset_check_keys) == set(definition.check_keys))

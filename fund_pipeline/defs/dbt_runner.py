@@ -20,11 +20,12 @@ import queue
 import shutil
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import dagster as dg
 from dagster_dbt.asset_utils import (
+    get_dbt_resource_names_for_asset_keys,
     get_manifest_and_translator_from_dbt_assets,
     get_updated_cli_invocation_params_for_context,
 )
@@ -49,13 +50,20 @@ def run_dbt(args: list[str], target_path: Path) -> None:
     _raise_if_failed(args, result, errors, target_path)
 
 
-def stream_dbt(context: dg.AssetExecutionContext, args: list[str], target_path: Path) -> Iterator:
-    """A dbt command over the step's selected models and tests: yields each result as dbt reports it (an Output
-    per model, an AssetCheckResult per test), then raises DbtCommandFailed if the command did not succeed."""
+def stream_dbt(context: dg.AssetExecutionContext, args: list[str], target_path: Path,
+               only: Iterable[dg.AssetKey] | None = None) -> Iterator:
+    """A dbt command over the step's selected models and tests (or `only` these of its models, with their tests):
+    yields each result as dbt reports it (an Output per model, an AssetCheckResult per test), then raises
+    DbtCommandFailed if the command did not succeed."""
     manifest, translator, project = get_manifest_and_translator_from_dbt_assets([context.assets_def])
-    params = get_updated_cli_invocation_params_for_context(context=context, manifest=manifest,
-                                                           dagster_dbt_translator=translator)
-    environment = {"DBT_INDIRECT_SELECTION": params.indirect_selection} if params.indirect_selection else {}
+    if only is None:
+        params = get_updated_cli_invocation_params_for_context(context=context, manifest=manifest,
+                                                               dagster_dbt_translator=translator)
+        selection = params.selection_args
+        environment = {"DBT_INDIRECT_SELECTION": params.indirect_selection} if params.indirect_selection else {}
+    else:  # dbt's default (eager) indirect selection runs the tests on these models
+        names = get_dbt_resource_names_for_asset_keys(translator, manifest, context.assets_def, sorted(only))
+        selection, environment = ["--select", " ".join(names)], {}
     messages: queue.Queue = queue.Queue()
     finished = object()
 
@@ -70,7 +78,7 @@ def stream_dbt(context: dg.AssetExecutionContext, args: list[str], target_path: 
 
     def build() -> None:
         try:
-            outcome["result"] = _invoke([*args, *params.selection_args], target_path, on_event, environment)
+            outcome["result"] = _invoke([*args, *selection], target_path, on_event, environment)
         except BaseException as error:  # noqa: BLE001 - handed to the step's thread, raised there
             outcome["error"] = error
         finally:

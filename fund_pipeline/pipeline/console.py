@@ -162,6 +162,7 @@ class RunSummary:
     steps: set = field(default_factory=set)  # landing and publishing assets the run materialized
     kept: set = field(default_factory=set)  # of which kept their output, their inputs unchanged
     models_kept: int = 0  # dbt models left out, nothing they read changed
+    models: int = 0  # dbt models the run built or left out
 
 
 ROW_COLUMNS = ["department", "source", "read", "published", "quarantined", "set_aside"]
@@ -176,6 +177,7 @@ def summarise_events(events, kept=()) -> RunSummary:
         path = tuple(step.key.path)
         if path[0] == "warehouse":
             summary.models_kept += 1
+            summary.models += 1
             continue
         summary.steps.add(path)
         summary.kept.add(path)
@@ -188,8 +190,10 @@ def summarise_events(events, kept=()) -> RunSummary:
         path, metadata = materialization.asset_key.path, dict(materialization.metadata)
         if path[0] == "landing":
             read[path[-1]] = int(_value(metadata, "rows_read"))
-        if path[0] == "warehouse" and "inputs_unchanged" in metadata:  # the dbt step found nothing changed
-            summary.models_kept += 1
+        if path[0] == "warehouse":
+            summary.models += 1
+            if "inputs_unchanged" in metadata:  # the dbt step found nothing it reads changed
+                summary.models_kept += 1
         if path[0] in ("landing", "clean"):  # an asset of several fiscal years counts once
             summary.steps.add(tuple(path))
             if "inputs_unchanged" in metadata:
@@ -304,7 +308,7 @@ def render_summary(outcome) -> list[str]:
         lines.append(f"输入未变、沿用上次结果的读取与发布步骤:{len(summary.kept)} 个(共 {len(summary.steps)} 个);"
                      "FUND_PIPELINE_CACHE=off 时全部重算")
     if summary.models_kept:
-        lines.append(f"发布的数据与 dbt 项目均未变,dbt 模型未重建:{summary.models_kept} 个")
+        lines.append(f"dbt 模型未重建:{summary.models_kept} 个(共 {summary.models} 个),其读取的已发布数据与 dbt 项目均未变")
     change = (f"较上次运行:新增 {summary.new} 处,已解决 {summary.resolved} 处" if summary.new is not None
               else "较上次运行:无上次运行的问题记录,不作比较")
     lines.append(f"当前问题:错误 {summary.errors:,} 处,警告 {summary.warnings:,} 处;{change}")
