@@ -7,7 +7,10 @@ connection kept open. A county-year run stores some 450 events in its run's data
 output and materialization, every rule check planned and evaluated), a re-sent ledger about 250.
 
 Here the process that executes a run (the one that stores the run's start) keeps one connection to the run's
-database from the run's start to its end, used under the storage's lock as Dagster uses its connections.
+database from the run's start to its end, used under the storage's lock as Dagster uses its connections. A
+process that creates a run to execute it itself (the CLI's `run`, `execute_in_process`, inside
+`executing_in_process`) keeps it open from the run's creation: the planned steps and checks Dagster stores then,
+before the start, are a third of a county-year run's events.
 Everything else is opened and closed per use as Dagster does: a run's database read or written by another
 process (the UI following or cancelling it, the daemon failing a dead run), and the cross-run index
 (`index.db`), which every process writes. Kept open in one process while another process wrote it, the index was
@@ -37,6 +40,8 @@ from sqlalchemy.pool import QueuePool
 # Runs this process executes at once; a run that never stored its end (its process interrupted) is closed beyond.
 OPEN_DATABASES = 8
 RUN_ENDED = frozenset({DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE, DagsterEventType.RUN_CANCELED})
+# Stored as a run is created, before its start: every step and check it will run.
+PLANNED = frozenset({DagsterEventType.ASSET_MATERIALIZATION_PLANNED, DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED})
 
 
 class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
@@ -47,6 +52,7 @@ class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
     def __init__(self, base_dir: str, inst_data=None):
         self._engines: OrderedDict = OrderedDict()  # run id -> the engine of its kept connection
         self._executing: set[str] = set()  # the runs whose start this process stored, until their end
+        self._creates_to_execute = 0  # inside `executing_here`: the runs created now are executed in this process
         super().__init__(base_dir, inst_data=inst_data)
 
     @classmethod
@@ -81,7 +87,7 @@ class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
 
     def store_event(self, event) -> None:
         kind = event.dagster_event_type
-        if kind == DagsterEventType.RUN_START:
+        if kind == DagsterEventType.RUN_START or (self._creates_to_execute and kind in PLANNED):
             self._executing.add(event.run_id)
         super().store_event(event)
         if event.run_id not in self._executing:
@@ -91,6 +97,19 @@ class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
         if kind in RUN_ENDED:
             with self._db_lock:
                 self._close(event.run_id)
+
+    @contextlib.contextmanager
+    def executing_here(self) -> Iterator[None]:
+        """Within the block, the runs this process creates it also executes (`execute_in_process`): their
+        databases are kept open from the run's creation, whose planned steps and checks are its first events
+        (a county-year run plans some 145), not only from its start."""
+        with self._db_lock:
+            self._creates_to_execute += 1
+        try:
+            yield
+        finally:
+            with self._db_lock:
+                self._creates_to_execute -= 1
 
     def wipe(self) -> None:
         self._close_all()  # the run files are deleted: no connection may stay on them
@@ -111,3 +130,15 @@ class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
         engine = self._engines.pop(run_id, None)
         if engine is not None:
             engine.dispose()
+
+
+@contextlib.contextmanager
+def executing_in_process(instance) -> Iterator[None]:
+    """The block executes the runs it creates in this process (the CLI's `run`): on the embedded default their
+    databases stay open from the run's creation (KeptOpenSqliteEventLogStorage.executing_here)."""
+    storage = instance.event_log_storage
+    if not isinstance(storage, KeptOpenSqliteEventLogStorage):
+        yield
+        return
+    with storage.executing_here():
+        yield

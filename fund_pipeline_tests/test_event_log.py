@@ -82,3 +82,30 @@ def test_a_wiped_instance_stores_events_again(tmp_path):
         assert not (home / "history" / "runs" / f"{first.run_id}.db").exists()
         second = dg.materialize([_one()], instance=instance)
         assert second.success and instance.all_logs(second.run_id) and not instance.all_logs(first.run_id)
+
+
+def test_a_run_executed_in_process_is_kept_open_from_its_creation(tmp_path):
+    """`fund-pipeline run` creates and executes its run in one process: the planned steps and checks, stored as the
+    run is created, already go to the kept connection (the WAL stays). A run created outside that block (the UI's,
+    whose worker executes it) is stored open-and-close until some process stores its start."""
+    from fund_pipeline.event_log import executing_in_process
+
+    home = _home(tmp_path)
+    runs = home / "history" / "runs"
+
+    @dg.asset(check_specs=[dg.AssetCheckSpec("rows_reconcile", asset="payments")])
+    def payments():
+        yield dg.Output(None)
+        yield dg.AssetCheckResult(passed=True)
+
+    job = dg.Definitions(assets=[payments]).resolve_implicit_global_asset_job_def()
+    with _instance(home) as instance:
+        elsewhere = instance.create_run_for_job(job)
+        with executing_in_process(instance):
+            here = instance.create_run_for_job(job)
+        planned = instance.get_records_for_run(here.run_id, of_type={
+            dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED}).records
+        assert len(planned) == 2
+        assert (runs / f"{here.run_id}.db-wal").exists()
+        assert (runs / f"{elsewhere.run_id}.db").exists() and not (runs / f"{elsewhere.run_id}.db-wal").exists()
+    assert not (runs / f"{here.run_id}.db-wal").exists()  # closed with the instance

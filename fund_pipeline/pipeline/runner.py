@@ -60,6 +60,7 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
     from fund_pipeline.defs.assemble import build_definitions
     from fund_pipeline.defs.jobs import all_years_tags, known_years, register_years, span_of
     from fund_pipeline.defs.reuse import kept_steps_tag
+    from fund_pipeline.event_log import executing_in_process
     from fund_pipeline.recovery import fail_dead_cli_runs, process_tags
     from fund_pipeline.sources.reader import years_in_inbox
     from fund_pipeline.sources.spec import load_layouts
@@ -81,7 +82,7 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
     # is registered by its landing step and published by the same run (see defs/publish.py).
     register_years(instance, [*settings.fiscal_years, *years_in_inbox(load_layouts(), settings.inbox)])
     results, kept = [], []
-    with _quiet(progress and not verbose):
+    with _quiet(progress and not verbose), executing_in_process(instance):
         if not known_years(instance) and landing:  # nothing says which years yet: land first, which registers them
             results.append(job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=landing,
                                                   tags={USER_TAG: settings.user, **process_tags()}, run_config=run_config))
