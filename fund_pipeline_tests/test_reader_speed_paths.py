@@ -4,7 +4,8 @@
   can hold (1, 1.0 and True; -0.0 and 0.0; None and NaN; dates and datetimes; text needing folding), gives
   the same values, dtypes and errors as parsing the column cell by cell;
 - a source's files read by worker processes give the same records, findings, totals, notes and file list,
-  in the same order, as reading them one after another, also under a county configuration.
+  in the same order, as reading them one after another, also under a county configuration;
+- a column looked up in a register through Arrow gives pandas' own `isin`.
 """
 
 from __future__ import annotations
@@ -179,3 +180,16 @@ def test_the_number_of_reading_processes_is_a_setting():
     assert reader_workers({"FUND_PIPELINE_READ_WORKERS": "1"}) == 1
     assert reader_workers({"FUND_PIPELINE_READ_WORKERS": "3"}) == 3
     assert reader_workers({}) >= 1
+
+
+@pytest.mark.parametrize("dtype", ["string", "str", object])
+def test_register_lookups_in_arrow_give_pandas_isin(dtype):
+    """A column looked up in a register (rules/derive.py's member_of, Arrow's hash lookup) is pandas' `isin`:
+    missing values, text that only looks alike, an empty register, a register holding other types."""
+    from fund_pipeline.rules.derive import member_of
+
+    values = pd.Series(["622426199001011234", None, "622426199001011234 ", "P-01", "", "p-01", np.nan] * 3,
+                       dtype=dtype, name="household_id")
+    values.index = values.index * 10  # not a range: the answer keeps the column's own index
+    for members in (frozenset({"622426199001011234", "P-01", ""}), frozenset(), frozenset({"x"}), frozenset({1, "P-01"})):
+        assert_series_equal(member_of(values, members), values.isin(members), obj=f"{dtype} {sorted(map(str, members))}")

@@ -63,6 +63,20 @@ def _village_lookup(frame: pd.DataFrame, refs: References) -> pd.DataFrame:
     return merged
 
 
+def member_of(values: pd.Series, members: frozenset) -> pd.Series:
+    """`values.isin(members)` for text against a register (a county's 37,000 poor households): Arrow's hash
+    lookup for Arrow-backed text, since pandas checks every member's type in Python on each call, a fifth of
+    a second per call at a million payments. Any other column is pandas' own `isin`."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not isinstance(values.array, pd.arrays.ArrowStringArray) or not all(isinstance(m, str) for m in members):
+        return values.isin(members)
+    column = pa.chunked_array(pa.array(values.array))
+    found = pc.is_in(column, value_set=pa.array(sorted(members), type=column.type)).fill_null(False)
+    return pd.Series(found.to_numpy(), index=values.index, name=values.name)
+
+
 def _placeholder_fields(entity: str, out: pd.DataFrame, missing: MissingValues) -> list[str]:
     required = [f.name for f in ENTITIES.get(entity, ()) if f.required]
     wanted = dict.fromkeys([*required, *missing.real_name_fields, *missing.required_by_rules])
@@ -239,11 +253,11 @@ def add_derived_columns(entity: str, frame: pd.DataFrame, refs: References,
         if id_column in out.columns:
             out[f"{id_column}_status"] = resident_id_status(out[id_column])
     if "household_id" in out.columns:
-        out["household_registered_poor"] = out["household_id"].isin(refs.poor_household_ids)
+        out["household_registered_poor"] = member_of(out["household_id"], refs.poor_household_ids)
     if "borrower_id" in out.columns:
-        out["borrower_registered_poor"] = out["borrower_id"].isin(refs.poor_household_ids)
+        out["borrower_registered_poor"] = member_of(out["borrower_id"], refs.poor_household_ids)
     if "project_code" in out.columns and entity != "projects":
-        out["project_known"] = out["project_code"].isin(refs.project_codes)
+        out["project_known"] = member_of(out["project_code"], refs.project_codes)
     if entity == "household_payments":
         out["payment_period"] = out["period"].astype("string").fillna(out["fiscal_year"].astype("string"))
     for date_column, year_column in (("pay_date", "pay_year"), ("loan_date", "loan_year"), ("audit_date", "audit_year")):
