@@ -7,7 +7,8 @@
 - The service leads its own process group, so everything it starts (daemon, webserver, their code
   servers, run workers, dbt) is its own.
 - SIGTERM or SIGINT: in-flight runs are asked to terminate through the run coordinator (Dagster cancels
-  the run, dagster-dbt interrupts its dbt child), then the daemon and the webserver are stopped, and
+  the run, dagster-dbt interrupts its dbt child; a run whose code server does not take the request is
+  interrupted directly, as that server would), then the daemon and the webserver are stopped, and
   whatever is left of the process tree is killed when the time (30 s by default) is up. Exit 0.
 """
 
@@ -129,14 +130,39 @@ def terminate_in_flight_runs(instance: dg.DagsterInstance, deadline: float) -> l
     runs = instance.get_runs(filters=dg.RunsFilter(statuses=IN_FLIGHT))
     for run in runs:
         try:
-            instance.run_coordinator.cancel_run(run.run_id)
-        except Exception as error:  # a code server already gone: the run is ended with the tree below
-            print(f"无法通知运行 {run.run_id} 终止:{error}", file=sys.stderr)
+            delivered = instance.run_coordinator.cancel_run(run.run_id)
+        except Exception as error:  # a code server already gone
+            print(f"无法通过代码服务器通知运行 {run.run_id} 终止:{error}", file=sys.stderr)
+            delivered = False
+        if not delivered and interrupt_run_worker(instance, run.run_id):
+            print(f"运行 {run.run_id} 的代码服务器未接收终止请求,已直接中断其运行进程", file=sys.stderr)
     pending = [r.run_id for r in runs]
     while pending and time.monotonic() < deadline:
         time.sleep(0.5)
         pending = [i for i in pending if not _finished(instance, i)]
     return pending
+
+
+def interrupt_run_worker(instance: dg.DagsterInstance, run_id: str) -> bool:
+    """Interrupt a run's worker process as its code server would (SIGINT: Dagster cancels the run at the step
+    under way), when that code server did not take the request (it no longer knows the run, or is gone). Only
+    a process of this service's own tree is signalled."""
+    pid = run_worker_pid(instance, run_id)
+    if pid is None or pid not in {p.pid for p in _descendants()}:
+        return False
+    try:
+        os.kill(pid, signal.SIGINT)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def run_worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
+    """The pid of the process executing the run, from the engine event Dagster writes as it starts it."""
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+        if entry.message and entry.message.startswith("Started process for run (pid: "):
+            return int(entry.message.split("pid: ")[1].split(")")[0])
+    return None
 
 
 def _finished(instance: dg.DagsterInstance, run_id: str) -> bool:

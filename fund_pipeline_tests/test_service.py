@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
 from fund_pipeline.recovery import PID_TAG
+from fund_pipeline.service import run_worker_pid
 
 TRANSPORT_2016 = "交通运输局/2016年交通扶贫资金拨付台账.xlsx"
 SOURCES_TAG = "fund_pipeline/sources"
@@ -191,14 +192,6 @@ def started_step(service: Service, run_id: str) -> bool:
     return bool(service.instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_START, limit=1).records)
 
 
-def run_worker_pid(service: Service, run_id: str) -> int | None:
-    """The run worker's pid, from the engine event Dagster writes when it starts it."""
-    for entry in service.instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
-        if entry.message and entry.message.startswith("Started process for run (pid: "):
-            return int(entry.message.split("pid: ")[1].rstrip(")."))
-    return None
-
-
 def notices(service: Service, kind: str) -> dict[str, str]:
     folder = service.reports / "通知"
     return {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.glob(f"*-{kind}-*.txt"))} if folder.exists() else {}
@@ -239,7 +232,7 @@ def test_a_dropped_file_whose_run_is_killed_is_retried_to_exactly_one_success(se
         return first and first[0].status == dg.DagsterRunStatus.STARTED and started_step(service, first[0].run_id) \
             and first[0]
     run = service.wait("the dropped file's run to execute a step", executing)
-    worker = service.wait("the run worker's pid", lambda: run_worker_pid(service, run.run_id), 60)
+    worker = service.wait("the run worker's pid", lambda: run_worker_pid(service.instance, run.run_id), 60)
     os.kill(worker, signal.SIGKILL)
 
     failed = service.wait("the killed run to be marked failed",
@@ -306,7 +299,8 @@ def test_sigterm_on_serve_stops_everything_and_ends_the_run_in_flight(service):
     gone, alive = psutil.wait_procs(tree, timeout=1)
     assert alive == []
     assert [p.pid for p in psutil.process_iter() if _pgid(p.pid) == service.process.pid] == []
-    assert service.run(run.run_id).status in (dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.FAILURE)
+    engine = [e.message for e in service.instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)]
+    assert service.run(run.run_id).status in (dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.FAILURE), engine
     assert not (service.home / "serve.pid").exists()
 
 
