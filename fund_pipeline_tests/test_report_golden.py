@@ -104,3 +104,19 @@ def test_identifiers_are_masked_in_the_report(tmp_path):
         assert "620422194001010010" not in text and "6204**********0010" in text
         assert "-413.3" in text and "拨付金额(万元)" in text and "-4133000" not in text  # the sheet's own unit
         assert "6229622422000000000123" not in text
+
+
+def test_a_run_without_findings_says_so_instead_of_empty_tables(tmp_path):
+    """A clean county: the summaries by department and by rule are sentences, not tables of headers only."""
+    clean = fixed_report()
+    clean.summary = clean.summary.assign(passed=True, findings=0, measured="全部符合")
+    clean.findings, clean.resolved = clean.findings.iloc[0:0], clean.resolved.iloc[0:0]
+    page = write_report(clean, tmp_path)["html"].read_text(encoding="utf-8")
+    by_department = page[page.index('id="by-department"'):page.index('id="by-rule"')]
+    by_rule = page[page.index('id="by-rule"'):page.index('id="passed-rules"')]
+    assert "<table" not in by_department and "本次各部门均无问题" in by_department
+    assert "<table" not in by_rule and "本次没有未通过的规则" in by_rule
+    assert "通过的规则 4 条" in page
+    # with findings, the tables are there (the golden file holds them)
+    golden = (GOLDEN / "report.html").read_text(encoding="utf-8")
+    assert '<table id="departments">' in golden and '<table id="rules">' in golden
