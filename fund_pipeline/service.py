@@ -146,7 +146,10 @@ def terminate_in_flight_runs(instance: dg.DagsterInstance, deadline: float) -> l
 def interrupt_run_worker(instance: dg.DagsterInstance, run_id: str) -> bool:
     """Interrupt a run's worker process as its code server would (SIGINT: Dagster cancels the run at the step
     under way), when that code server did not take the request (it no longer knows the run, or is gone). Only
-    a process of this service's own tree is signalled."""
+    a process of this service's own tree is signalled, and only while the run has not ended."""
+    run = instance.get_run_by_id(run_id)
+    if run is None or run.is_finished:
+        return False
     pid = run_worker_pid(instance, run_id)
     if pid is None or pid not in {p.pid for p in _descendants()}:
         return False

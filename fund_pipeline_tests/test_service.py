@@ -5,7 +5,8 @@ available (always in CI), SQLite otherwise — a DuckDB warehouse, and a local S
 One service serves the whole module, in this order: the inbox sensor's first run for the whole county;
 a spreadsheet dropped into the inbox, whose run is killed with SIGKILL, failed, announced and retried to
 success (exactly one successful run for that source and year); the notices; the test cron schedule's run;
-SIGTERM on serve with that run in flight. Then the command line: a killed `fund-pipeline run` is failed by
+a run whose worker is interrupted directly, as `serve`'s stop does when the code server does not take the
+request; SIGTERM on serve with a run in flight. Then the command line: a killed `fund-pipeline run` is failed by
 the next one, which succeeds. Every wait polls with a deadline; the fixtures end every process they start.
 """
 
@@ -276,6 +277,28 @@ def test_the_test_cron_schedule_fires_a_run(service):
     runs = service.wait("the scheduled run", lambda: service.runs(**{"dagster/schedule_name": "monthly_refresh"}))
     assert len(runs) == 1
     assert (runs[0].tags[RANGE_START], runs[0].tags[RANGE_END]) == ("2015", "2017")
+
+
+def test_a_run_its_code_server_cannot_stop_is_interrupted_directly(service):
+    """What `serve`'s stop falls back on when the run coordinator's request does not reach the run (its code
+    server does not know it, or is gone): the worker is interrupted as the code server would, and Dagster
+    cancels the run at the step under way."""
+    from fund_pipeline.service import interrupt_run_worker
+
+    copy = service.inbox / "交通运输局/2016年交通扶贫资金拨付台账 - 复件.xlsx"
+    shutil.copy(service.held / "transport-2016.xlsx", copy)
+
+    def executing():
+        runs = [r for r in service.runs(**{SOURCES_TAG: "transport_disbursements"})
+                if r.status == dg.DagsterRunStatus.STARTED and started_step(service, r.run_id)]
+        return runs and runs[0]
+    run = service.wait("the copied file's run to execute a step", executing)
+    service.instance.report_run_canceling(run)  # as the run coordinator does before it asks the code server
+    assert interrupt_run_worker(service.instance, run.run_id)
+    ended = service.wait("the interrupted run to end", lambda: service.run(run.run_id).is_finished and service.run(run.run_id))
+    engine = [e.message for e in service.instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)]
+    assert ended.status == dg.DagsterRunStatus.CANCELED, engine
+    assert not interrupt_run_worker(service.instance, run.run_id)  # an ended run's worker is never signalled
 
 
 def test_sigterm_on_serve_stops_everything_and_ends_the_run_in_flight(service):
