@@ -65,13 +65,13 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         models that read a table published anew since the last build are built again."""
         warehouse = fund.warehouse()
         with warehouse.lock("dbt"):
-            kept = unchanged_build(warehouse) if fund.cache_path is not None else None
+            inputs = build_inputs(warehouse)
+            kept = unchanged_build(warehouse, inputs) if fund.cache_path is not None else None
             if kept is not None:
                 yield from _keep_models(context, kept, context.selected_asset_keys, whole=True)
                 return
             target_path = warehouse_target_path(fund.warehouse_url)
             previous = recorded(warehouse, BUILD_STEP) if fund.cache_path is not None else None
-            inputs = build_inputs(warehouse)
             unaffected = _unaffected_models(context, warehouse, previous, inputs)
             forget(warehouse, BUILD_STEP)
             _prepare_partial_build(context, warehouse, target_path)
@@ -149,9 +149,10 @@ def build_digest(warehouse: Warehouse) -> str:
     return digest_of(build_inputs(warehouse))
 
 
-def unchanged_build(warehouse: Warehouse) -> StepRecord | None:
-    """The last build's record, if what it read is unchanged and every model it built is still there."""
-    previous = unchanged(warehouse, BUILD_STEP, build_digest(warehouse), {})
+def unchanged_build(warehouse: Warehouse, inputs: dict | None = None) -> StepRecord | None:
+    """The last build's record, if what it read (`inputs`, build_inputs' answer when the caller has it) is
+    unchanged and every model it built is still there."""
+    previous = unchanged(warehouse, BUILD_STEP, digest_of(inputs or build_inputs(warehouse)), {})
     return previous if previous is not None and not missing_models(warehouse) else None
 
 
