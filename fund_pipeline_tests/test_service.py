@@ -40,6 +40,7 @@ RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_p
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 BIN = Path(sys.prefix) / "bin"
 RUN_DEADLINE = 900  # seconds a whole-county run may take on a loaded 2-core machine, queueing included
+JUST_BEGUN_SECONDS = 3  # a run whose first step started this recently has more than that left (a lone file's: ~10 s)
 
 
 def free_port() -> int:
@@ -126,8 +127,8 @@ class Service:
     def run(self, run_id: str) -> dg.DagsterRun:
         return self.instance.get_run_by_id(run_id)
 
-    def wait(self, what, predicate, timeout=RUN_DEADLINE):
-        return wait_for(what, predicate, timeout, self.log)
+    def wait(self, what, predicate, timeout=RUN_DEADLINE, interval: float = 1.0):
+        return wait_for(what, predicate, timeout, self.log, interval)
 
 
 def _end_group(pgid: int) -> None:
@@ -302,18 +303,27 @@ def test_a_run_its_code_server_cannot_stop_is_interrupted_directly(service):
 
 
 def test_sigterm_on_serve_stops_everything_and_ends_the_run_in_flight(service):
+    """The run stopped is one that has just begun executing, so that it has seconds of steps left when the
+    service asks it to stop: a run caught in its last step (the scheduled run, working since the schedule's
+    test) may rightly end in success before the request reaches it."""
     active_states = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
-    changed = []
+    runs_at_copy: list[int] = []  # how many runs the instance had when each copy was dropped
 
-    def in_flight():
+    def just_begun():
         active = service.instance.get_runs(filters=dg.RunsFilter(statuses=active_states))
-        if not active and not changed:  # the scheduled run already ran: give the service another run to stop
-            copy = service.inbox / "交通运输局/2016年交通扶贫资金拨付台账 - 副本.xlsx"
+        # Nothing to stop (the scheduled run ended, or the last copy's run began and ended unseen): drop a copy.
+        if not active and (not runs_at_copy or len(service.runs()) > runs_at_copy[-1]):
+            runs_at_copy.append(len(service.runs()))
+            copy = service.inbox / f"交通运输局/2016年交通扶贫资金拨付台账 - 副本{len(runs_at_copy)}.xlsx"
             shutil.copy(service.held / "transport-2016.xlsx", copy)
-            changed.append(copy)
-        return next((r for r in active if r.status == dg.DagsterRunStatus.STARTED and started_step(service, r.run_id)),
-                    None)
-    run = service.wait("a run executing a step", in_flight)
+        for run in active:
+            first = service.instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_START,
+                                                         limit=1).records
+            if run.status == dg.DagsterRunStatus.STARTED and first and \
+                    time.time() - first[0].event_log_entry.timestamp < JUST_BEGUN_SECONDS:
+                return run
+        return None
+    run = service.wait("a run that has just begun executing its steps", just_begun, interval=0.25)
     serve = psutil.Process(service.process.pid)
     tree = serve.children(recursive=True)
     assert len(tree) >= 5  # daemon, webserver, their code servers, the run worker
