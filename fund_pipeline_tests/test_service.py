@@ -194,6 +194,29 @@ def started_step(service: Service, run_id: str) -> bool:
     return bool(service.instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_START, limit=1).records)
 
 
+def a_run_just_begun(service: Service, copy_name: str) -> dg.DagsterRun:
+    """A run whose first step started under JUST_BEGUN_SECONDS ago, so that it has seconds of steps left when a
+    test stops it: a run caught in its last step may rightly end in success first. Whenever no run is active, a
+    copy of the held ledger is dropped into the inbox (named `copy_name` and a number) for the sensor to run."""
+    active_states = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+    runs_at_copy: list[int] = []  # how many runs the instance had when each copy was dropped
+
+    def just_begun():
+        active = service.instance.get_runs(filters=dg.RunsFilter(statuses=active_states))
+        if not active and (not runs_at_copy or len(service.runs()) > runs_at_copy[-1]):
+            runs_at_copy.append(len(service.runs()))
+            copy = service.inbox / f"交通运输局/2016年交通扶贫资金拨付台账 - {copy_name}{len(runs_at_copy)}.xlsx"
+            shutil.copy(service.held / "transport-2016.xlsx", copy)
+        for run in active:
+            first = service.instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_START,
+                                                         limit=1).records
+            if run.status == dg.DagsterRunStatus.STARTED and first and \
+                    time.time() - first[0].event_log_entry.timestamp < JUST_BEGUN_SECONDS:
+                return run
+        return None
+    return service.wait("a run that has just begun executing its steps", just_begun, interval=0.25)
+
+
 def notices(service: Service, kind: str) -> dict[str, str]:
     folder = service.reports / "通知"
     return {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.glob(f"*-{kind}-*.txt"))} if folder.exists() else {}
@@ -286,14 +309,7 @@ def test_a_run_its_code_server_cannot_stop_is_interrupted_directly(service):
     cancels the run at the step under way."""
     from fund_pipeline.service import interrupt_run_worker
 
-    copy = service.inbox / "交通运输局/2016年交通扶贫资金拨付台账 - 复件.xlsx"
-    shutil.copy(service.held / "transport-2016.xlsx", copy)
-
-    def executing():
-        runs = [r for r in service.runs(**{SOURCES_TAG: "transport_disbursements"})
-                if r.status == dg.DagsterRunStatus.STARTED and started_step(service, r.run_id)]
-        return runs and runs[0]
-    run = service.wait("the copied file's run to execute a step", executing)
+    run = a_run_just_begun(service, "复件")
     service.instance.report_run_canceling(run)  # as the run coordinator does before it asks the code server
     assert interrupt_run_worker(service.instance, run.run_id)
     ended = service.wait("the interrupted run to end", lambda: service.run(run.run_id).is_finished and service.run(run.run_id))
@@ -303,27 +319,7 @@ def test_a_run_its_code_server_cannot_stop_is_interrupted_directly(service):
 
 
 def test_sigterm_on_serve_stops_everything_and_ends_the_run_in_flight(service):
-    """The run stopped is one that has just begun executing, so that it has seconds of steps left when the
-    service asks it to stop: a run caught in its last step (the scheduled run, working since the schedule's
-    test) may rightly end in success before the request reaches it."""
-    active_states = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
-    runs_at_copy: list[int] = []  # how many runs the instance had when each copy was dropped
-
-    def just_begun():
-        active = service.instance.get_runs(filters=dg.RunsFilter(statuses=active_states))
-        # Nothing to stop (the scheduled run ended, or the last copy's run began and ended unseen): drop a copy.
-        if not active and (not runs_at_copy or len(service.runs()) > runs_at_copy[-1]):
-            runs_at_copy.append(len(service.runs()))
-            copy = service.inbox / f"交通运输局/2016年交通扶贫资金拨付台账 - 副本{len(runs_at_copy)}.xlsx"
-            shutil.copy(service.held / "transport-2016.xlsx", copy)
-        for run in active:
-            first = service.instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_START,
-                                                         limit=1).records
-            if run.status == dg.DagsterRunStatus.STARTED and first and \
-                    time.time() - first[0].event_log_entry.timestamp < JUST_BEGUN_SECONDS:
-                return run
-        return None
-    run = service.wait("a run that has just begun executing its steps", just_begun, interval=0.25)
+    run = a_run_just_begun(service, "副本")
     serve = psutil.Process(service.process.pid)
     tree = serve.children(recursive=True)
     assert len(tree) >= 5  # daemon, webserver, their code servers, the run worker
