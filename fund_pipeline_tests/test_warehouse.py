@@ -109,6 +109,57 @@ def test_postgres_large_read_keeps_every_value_and_gives_duckdbs_frame(postgres_
         postgres.execute("drop table if exists landing.large_read_test")
 
 
+def _repeated_lineage_frame() -> pd.DataFrame:
+    return pd.DataFrame({
+        "whole": [1, 2, 3, 4, 5],
+        "source_file": pd.Series(["乡镇/a.xlsx", "乡镇/a.xlsx", "it's b.xlsx", None, "乡镇/a.xlsx"], dtype="string"),
+        "sheet": pd.Series(["", "Sheet1", "", "Sheet1", ""], dtype="string"),
+        "never_filled": pd.Series([None] * 5, dtype="string"),
+        "name": pd.Series(["张三", "李四", "王五", None, "赵六"], dtype="string"),
+    })
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "postgres"])
+def test_large_read_gives_repeated_text_as_categoricals_of_the_same_values(backend, tmp_path, request):
+    # A county-year's lineage text (file, sheet, department …) repeats on every row of a file: read as
+    # categoricals it is held once per value. The values, the missing ones, a quote, an empty string, must be
+    # those of the plain read; a column without any value, or not in the table, is left as the plain read has it.
+    url = request.getfixturevalue("postgres_url") if backend == "postgres" else f"duckdb:///{tmp_path / 'w.duckdb'}"
+    warehouse = Warehouse.from_url(url)
+    warehouse.replace_table("landing", "repeated_text_test", _repeated_lineage_frame())
+    try:
+        large = warehouse.read_large_table("landing", "repeated_text_test",
+                                           categorical=["source_file", "sheet", "never_filled", "not_a_column"])
+        plain = warehouse.read_table("landing", "repeated_text_test")
+        large, plain = large.sort_values("whole", ignore_index=True), plain.sort_values("whole", ignore_index=True)
+        for column in ("source_file", "sheet"):
+            assert isinstance(large[column].dtype, pd.CategoricalDtype), column
+            pd.testing.assert_series_equal(large[column].astype("string"), plain[column].astype("string"))
+        assert not isinstance(large["name"].dtype, pd.CategoricalDtype)
+        assert not isinstance(large["never_filled"].dtype, pd.CategoricalDtype) and large["never_filled"].isna().all()
+        # Written back, the categoricals are text columns holding the same values.
+        warehouse.replace_table("clean", "repeated_text_test", large)
+        back = warehouse.read_table("clean", "repeated_text_test").sort_values("whole", ignore_index=True)
+        pd.testing.assert_frame_equal(back, plain, check_exact=True)
+    finally:
+        for schema in ("landing", "clean"):
+            warehouse.execute(f"drop table if exists {schema}.repeated_text_test")
+
+
+def test_frames_concatenated_keep_their_categoricals_with_every_value():
+    from fund_pipeline.sources.schemas import concat_keeping_categories
+
+    first = pd.DataFrame({"source_file": pd.Categorical(["a", "a", None]), "n": [1, 2, 3]})
+    second = pd.DataFrame({"source_file": pd.Categorical(["b", "a"]), "n": [4, 5]})
+    third = pd.DataFrame({"source_file": pd.Series(["c"], dtype="string"), "n": [6]})
+    both = concat_keeping_categories([first, second])
+    assert isinstance(both["source_file"].dtype, pd.CategoricalDtype)
+    assert both["source_file"].tolist()[:2] == ["a", "a"] and pd.isna(both["source_file"].iloc[2])
+    assert both["source_file"].tolist()[3:] == ["b", "a"] and both["n"].tolist() == [1, 2, 3, 4, 5]
+    mixed = concat_keeping_categories([first.copy(), third])  # text in one frame: text, every value kept
+    assert mixed["source_file"].astype("string").tolist()[:2] == ["a", "a"] and mixed["source_file"].iloc[3] == "c"
+
+
 def test_duckdb_buffer_pool_of_the_pipelines_connections_is_limited(tmp_path):
     """A million new rows go to the file as they are inserted, not into up to 80% of the machine's memory."""
     from fund_pipeline.warehouse import DUCKDB_MEMORY_LIMIT

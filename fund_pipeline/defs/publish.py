@@ -23,7 +23,7 @@ from fund_pipeline.pipeline.step_inputs import StepRecord, forget, inputs_digest
 from fund_pipeline.rules.catalogue import load_catalogue
 from fund_pipeline.rules.derive import References
 from fund_pipeline.sources.reader import empty_records
-from fund_pipeline.sources.schemas import ENTITIES, conform
+from fund_pipeline.sources.schemas import ENTITIES, REPEATED_LINEAGE, concat_keeping_categories, conform
 from fund_pipeline.sources.spec import SourceSpec, load_layouts
 from fund_pipeline.warehouse import Warehouse
 
@@ -68,12 +68,13 @@ def load_references(warehouse: Warehouse, upto: str | None = None) -> References
 
 
 def _landed(warehouse: Warehouse, entity: str, specs: list[SourceSpec]) -> pd.DataFrame:
-    frames = [warehouse.read_large_table("landing", s.name) for s in specs if warehouse.table_exists("landing", s.name)]
+    frames = [warehouse.read_large_table("landing", s.name, categorical=REPEATED_LINEAGE)
+              for s in specs if warehouse.table_exists("landing", s.name)]
     frames = [f for f in frames if len(f)]
     if len(frames) == 1:
         landed = frames.pop()
     else:
-        landed = pd.concat(frames, ignore_index=True) if frames else conform(entity, empty_records(entity))
+        landed = concat_keeping_categories(frames) if frames else conform(entity, empty_records(entity))
     del frames
     if "_set_aside" not in landed:  # landed before rows could be set aside, or nothing landed
         landed["_set_aside"] = pd.Series(pd.NA, index=landed.index, dtype="string")
