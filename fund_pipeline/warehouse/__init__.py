@@ -249,10 +249,12 @@ def _as_enums(con, schema: str, table: str, columns: list[str]) -> str:
     """A `replace` clause reading these text columns as ENUMs of their values, which DuckDB hands over as Arrow
     dictionaries (pandas categoricals). Encoding them after the read would free nothing: DuckDB's Arrow batches
     release their memory only as a whole, and the frame keeps the other text columns' buffers."""
+    if not columns:
+        return ""
+    lists = ", ".join(f'list(distinct "{c}") filter (where "{c}" is not null)' for c in columns)
+    [distinct] = con.execute(f'select {lists} from {schema}."{table}"').fetchall()  # one scan for every column
     casts = []
-    for column in columns:
-        values = [v for (v,) in con.execute(f'select distinct "{column}" from {schema}."{table}" '
-                                            f'where "{column}" is not null').fetchall()]
+    for column, values in zip(columns, distinct, strict=True):
         if values:
             literals = ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
             casts.append(f'cast("{column}" as enum({literals})) as "{column}"')
@@ -528,8 +530,8 @@ def frame_from_arrow(table, categorical: Iterable[str] = ()) -> pd.DataFrame:
     """A DuckDB result fetched as Arrow, as the same frame DuckDB's `.df()` builds: integers and booleans
     with nulls become nullable (Int64, boolean) and without nulls numpy; text is pandas' string type, or
     object holding None where the column has no value at all; dates become datetime64[us]. The text columns
-    named `categorical` that hold a value become categoricals (dictionary-encoded in Arrow, before the
-    conversion: the repeated strings are never materialised). The table is consumed: its buffers are
+    named `categorical` that hold a value become categoricals (dictionary-encoded in Arrow before the
+    conversion, so the frame never holds the repeated strings). The table is consumed: its buffers are
     released as the frame takes each column over."""
     import pyarrow as pa
     import pyarrow.compute as pc
