@@ -31,6 +31,9 @@ from fund_pipeline.settings import PROJECT_ROOT, Settings, child_environment, da
 
 LOCK_NAME = "serve.pid"
 IN_FLIGHT = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+# How a run in flight at the stop ended, as the service's log says it.
+ENDED_AS = {dg.DagsterRunStatus.CANCELED: "已取消", dg.DagsterRunStatus.FAILURE: "失败",
+            dg.DagsterRunStatus.SUCCESS: "已完成(终止请求生效前已运行完毕)"}
 
 
 class AlreadyServing(Exception):
@@ -134,12 +137,18 @@ def terminate_in_flight_runs(instance: dg.DagsterInstance, deadline: float) -> l
         except Exception as error:  # a code server already gone
             print(f"无法通过代码服务器通知运行 {run.run_id} 终止:{error}", file=sys.stderr)
             delivered = False
-        if not delivered and interrupt_run_worker(instance, run.run_id):
+        if delivered:
+            print(f"服务停止:已请求运行 {run.run_id} 终止", flush=True)
+        elif interrupt_run_worker(instance, run.run_id):
             print(f"运行 {run.run_id} 的代码服务器未接收终止请求,已直接中断其运行进程", file=sys.stderr)
     pending = [r.run_id for r in runs]
     while pending and time.monotonic() < deadline:
         time.sleep(0.5)
         pending = [i for i in pending if not _finished(instance, i)]
+    for run in runs:
+        ended = instance.get_run_by_id(run.run_id)
+        if run.run_id not in pending and ended is not None:
+            print(f"运行 {run.run_id} 已结束:{ENDED_AS.get(ended.status, ended.status.value)}", flush=True)
     return pending
 
 

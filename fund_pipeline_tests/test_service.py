@@ -194,6 +194,16 @@ def started_step(service: Service, run_id: str) -> bool:
     return bool(service.instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_START, limit=1).records)
 
 
+def run_story(service: Service, run_id: str) -> str:
+    """What a failed stop test needs to tell why: the run's events in order (engine events with their message),
+    and the end of the service's log."""
+    events = [f"{e.dagster_event_type.value if e.dagster_event_type else 'LOG'} {e.step_key or ''} "
+              f"{e.message if e.dagster_event_type == dg.DagsterEventType.ENGINE_EVENT else ''}".rstrip()
+              for e in service.instance.all_logs(run_id)]
+    tail = service.log.read_text(encoding="utf-8", errors="replace").splitlines()[-30:]
+    return "\n".join(["run events:", *events, "service log:", *tail])
+
+
 def a_run_just_begun(service: Service, copy_name: str) -> dg.DagsterRun:
     """A run whose first step started under JUST_BEGUN_SECONDS ago, so that it has seconds of steps left when a
     test stops it: a run caught in its last step may rightly end in success first. Whenever no run is active, a
@@ -313,8 +323,7 @@ def test_a_run_its_code_server_cannot_stop_is_interrupted_directly(service):
     service.instance.report_run_canceling(run)  # as the run coordinator does before it asks the code server
     assert interrupt_run_worker(service.instance, run.run_id)
     ended = service.wait("the interrupted run to end", lambda: service.run(run.run_id).is_finished and service.run(run.run_id))
-    engine = [e.message for e in service.instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)]
-    assert ended.status == dg.DagsterRunStatus.CANCELED, engine
+    assert ended.status == dg.DagsterRunStatus.CANCELED, run_story(service, run.run_id)
     assert not interrupt_run_worker(service.instance, run.run_id)  # an ended run's worker is never signalled
 
 
@@ -328,8 +337,9 @@ def test_sigterm_on_serve_stops_everything_and_ends_the_run_in_flight(service):
     gone, alive = psutil.wait_procs(tree, timeout=1)
     assert alive == []
     assert [p.pid for p in psutil.process_iter() if _pgid(p.pid) == service.process.pid] == []
-    engine = [e.message for e in service.instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)]
-    assert service.run(run.run_id).status in (dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.FAILURE), engine
+    assert service.run(run.run_id).status in (dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.FAILURE), \
+        run_story(service, run.run_id)
+    assert f"运行 {run.run_id} 已结束:" in service.log.read_text(encoding="utf-8")  # the operator is told how
     assert not (service.home / "serve.pid").exists()
 
 
