@@ -79,11 +79,7 @@ class Warehouse:
         """The same frame as read_table, for a table of a million rows: where the back-end allows, fetched in
         parts, so the driver's whole result and the whole frame are never in memory at once. The text columns
         named `categorical` (values repeated on many rows) come as categoricals: each distinct value held once."""
-        frame = self.read_table(schema, table)
-        for name in categorical:
-            if name in frame.columns and _is_text(frame[name]):
-                frame[name] = frame[name].astype("category")
-        return frame
+        return _with_categories(self.read_table(schema, table), categorical)
 
     # -- writing -------------------------------------------------------------------------
     def replace_table(self, schema: str, table: str, frame: pd.DataFrame) -> int:
@@ -467,7 +463,7 @@ class PostgresWarehouse(Warehouse):
                                   for name, kind in types.items()},
                     null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False,
                     true_values=["t"], false_values=["f"]))
-        return frame_from_arrow(rows, categorical)
+        return _with_categories(frame_from_arrow(rows), categorical)
 
 
 _READ_BATCH_ROWS = 50_000
@@ -526,21 +522,13 @@ _NULLABLE_PANDAS = {pa_type: dtype for pa_type, dtype in (
     ("uint8", "UInt8"), ("uint16", "UInt16"), ("uint32", "UInt32"), ("uint64", "UInt64"), ("bool", "boolean"))}
 
 
-def frame_from_arrow(table, categorical: Iterable[str] = ()) -> pd.DataFrame:
+def frame_from_arrow(table) -> pd.DataFrame:
     """A DuckDB result fetched as Arrow, as the same frame DuckDB's `.df()` builds: integers and booleans
     with nulls become nullable (Int64, boolean) and without nulls numpy; text is pandas' string type, or
-    object holding None where the column has no value at all; dates become datetime64[us]. The text columns
-    named `categorical` that hold a value become categoricals (dictionary-encoded in Arrow before the
-    conversion, so the frame never holds the repeated strings). The table is consumed: its buffers are
-    released as the frame takes each column over."""
+    object holding None where the column has no value at all; dates become datetime64[us]. The table is
+    consumed: its buffers are released as the frame takes each column over."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    for name in categorical:
-        if name in table.column_names:
-            column = table.column(name)
-            if _arrow_text(column.type) and column.null_count < len(column):
-                table = table.set_column(table.schema.get_field_index(name), name, pc.dictionary_encode(column))
     nulls = {name: table.column(name).null_count for name in table.column_names}
     kinds = {field.name: field.type for field in table.schema}
     rows = table.num_rows
@@ -568,8 +556,15 @@ def _arrow_text(kind) -> bool:
     return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
 
 
-def _is_text(series: pd.Series) -> bool:
-    return pd.api.types.is_string_dtype(series.dtype) and not isinstance(series.dtype, pd.CategoricalDtype)
+def _with_categories(frame: pd.DataFrame, names: Iterable[str]) -> pd.DataFrame:
+    """The frame with these text columns as categoricals, where they hold a value (each column's strings are
+    freed as its categorical replaces it)."""
+    for name in names:
+        column = frame[name] if name in frame.columns else None
+        if column is not None and pd.api.types.is_string_dtype(column.dtype) and column.notna().any() \
+                and not isinstance(column.dtype, pd.CategoricalDtype):
+            frame[name] = column.astype("category")
+    return frame
 
 
 def _arrow_friendly(frame: pd.DataFrame) -> pd.DataFrame:
