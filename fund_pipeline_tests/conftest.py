@@ -17,6 +17,16 @@ SCALE = 0.005
 SEED = 20150805
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _close_the_rule_tests_gx_worker():
+    """The rule tests' GX worker (rules/harness.py) waits for its pages and ends with the session."""
+    yield
+    from fund_pipeline_tests.rules.harness import SESSION_WORKER
+
+    for worker in SESSION_WORKER:
+        worker.close()
+
+
 @pytest.fixture(scope="session")
 def sample_inbox(tmp_path_factory) -> Path:
     inbox = tmp_path_factory.mktemp("inbox")

@@ -4,7 +4,6 @@ results into findings: one row per failing row per rule, traced to department, f
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import re
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ import pandas as pd
 from fund_pipeline.lazy import defer_submodule, lazy
 from fund_pipeline.pipeline.lifecycle import business_key
 from fund_pipeline.reference import channel_purposes
-from fund_pipeline.rules import data_docs
+from fund_pipeline.rules import data_docs, gx_worker
 from fund_pipeline.rules.catalogue import Catalogue, Check, Rule
 from fund_pipeline.rules.wording import column_label, expected_sentence
 from fund_pipeline.sources.schemas import ENTITIES
@@ -55,21 +54,43 @@ _RESULT_FORMAT = {"result_format": "COMPLETE", "partial_unexpected_count": 0, "i
 
 @dataclass(frozen=True)
 class CompiledCheck:
+    """One expectation of a suite, as plain data: its GX object is built where the suite runs (this process, or
+    the run's GX worker, rules/gx_worker.py)."""
+
     rule: Rule
     check: Check
-    expectation: gx.expectations.Expectation
+    params: dict  # the check's parameters, thresholds resolved
+    where: dict  # its row condition, thresholds resolved
+    year: int | None  # the fiscal year whose own thresholds it applies; None: the years without their own
+    own_years: tuple[int, ...]  # the years the rule has thresholds of their own for
+    meta: dict
     expected_text: str
     severity: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What findings need of one expectation's GX result."""
+
+    success: bool
+    exception_info: dict | None
+    unexpected_index_list: list | None
+
+    @classmethod
+    def of(cls, result) -> Outcome:
+        return cls(bool(result.success), result.exception_info,
+                   (result.result or {}).get("unexpected_index_list"))
 
 
 @cache
 def _context():
     import logging
 
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    context = gx.get_context(mode="ephemeral")  # `gx` first: GX imported as _before_great_expectations prepares
+
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)  # keep run logs readable
     return context
 
@@ -120,11 +141,12 @@ def _labels(target: str) -> dict[str, str]:
     return {f.name: f.label for f in ENTITIES.get(target, ())}
 
 
-def _expectation(check: Check, params: dict, condition, meta: dict) -> gx.expectations.Expectation:
-    common = {"meta": meta}
+def _expectation(item: CompiledCheck) -> gx.expectations.Expectation:
+    check, p = item.check, item.params
+    common = {"meta": item.meta}
+    condition = _condition(item.where, item.year, list(item.own_years))
     if condition is not None:
         common["row_condition"] = condition
-    p = params
     if check.expect == "between":
         return gx.expectations.ExpectColumnValuesToBeBetween(
             column=p["column"], min_value=p.get("min_value"), max_value=p.get("max_value"),
@@ -160,20 +182,20 @@ def compile_rules(rules: list[Rule], target: str, years: list[int]) -> list[Comp
                           if k != "group_column"}
                 where = {k: ({op: _resolve(v, thresholds) for op, v in t.items()} if isinstance(t, dict) else _resolve(t, thresholds))
                          for k, t in check.where.items()}
-                condition = _condition(where, year, own_years)
                 severity = rule.severity_for(year)
                 meta = {"rule_id": rule.id, "check": index, "severity": severity, "fiscal_year": year,
                         "key": len(compiled)}
-                compiled.append(CompiledCheck(rule, check, _expectation(check, params, condition, meta),
+                compiled.append(CompiledCheck(rule, check, params, where, year, tuple(own_years), meta,
                                               expected_sentence(rule, index, check, params, labels, thresholds), severity))
     return compiled
 
 
 def build_suite(name: str, compiled: list[CompiledCheck]) -> gx.ExpectationSuite:
+    """A suite of new expectations (GX refuses to put one expectation into two suites)."""
     context = _context()
     suite = gx.ExpectationSuite(name=name)
     for item in compiled:
-        suite.add_expectation(item.expectation)
+        suite.add_expectation(_expectation(item))
     return context.suites.add_or_update(suite)
 
 
@@ -197,7 +219,7 @@ def columns_read(compiled: list[CompiledCheck]) -> list[str]:
         names.update(c for c in (params.get("column"), params.get("column_a"), params.get("column_b")) if c)
         names.update(params.get("columns") or [])
         names.update(item.check.where)
-        if item.expectation.row_condition is not None:
+        if item.year is not None or item.own_years:
             names.add("fiscal_year")
     return sorted(names)
 
@@ -220,12 +242,23 @@ def _numpy_floats_for_between(frame: pd.DataFrame, compiled: list[CompiledCheck]
 
 
 def run_suite(name: str, frame: pd.DataFrame, compiled: list[CompiledCheck], docs_dir: Path | None = None,
-              run_name: str | None = None):
-    """Validate a frame with GX; returns (compiled check, GX result) pairs in suite order.
-    With docs_dir, the run goes through a Checkpoint and GX Data Docs are rendered there, offline and
-    from a masked, escaped copy of the result (rules/data_docs.py)."""
+              run_name: str | None = None) -> tuple[list[tuple[CompiledCheck, Outcome]], bool]:
+    """Validate a frame with GX; returns (compiled check, outcome) pairs in suite order and the suite's success.
+    GX gets only the columns the suite reads. It runs in the run's GX worker when one is running
+    (rules/gx_worker.py), else here."""
+    frame = frame[[c for c in columns_read(compiled) if c in frame.columns]]
+    outcomes, success = gx_worker.validate(name, frame, compiled, docs_dir, run_name)
+    return [(compiled[k], outcomes[k]) for k in sorted(outcomes)], success
+
+
+def validate_with_gx(name: str, frame: pd.DataFrame, compiled: list[CompiledCheck], docs_dir: Path | None,
+                     run_name: str | None, render: bool = True) -> tuple[dict[int, Outcome], bool]:
+    """The suite run by GX in this process: each expectation's outcome by its key, and the suite's success.
+    With docs_dir, the run goes through a Checkpoint and GX Data Docs are rendered there (now; or, when `render`
+    is False, by later calls of `render_next_page`), offline and from a masked, escaped copy of the result
+    (rules/data_docs.py)."""
     context = _context()
-    frame = _numpy_floats_for_between(frame[[c for c in columns_read(compiled) if c in frame.columns]], compiled)
+    frame = _numpy_floats_for_between(frame, compiled)
     definition = _definition(context, name, build_suite(name, compiled))
     if docs_dir is None:
         result = definition.run(batch_parameters={"dataframe": frame}, result_format=_FIRST_PASS)
@@ -235,24 +268,40 @@ def run_suite(name: str, frame: pd.DataFrame, compiled: list[CompiledCheck], doc
             name=name, validation_definitions=[definition], result_format=_FIRST_PASS, actions=[]))
         checkpoint_result = checkpoint.run(batch_parameters={"dataframe": frame},
                                            run_id=RunIdentifier(run_name=run_name or name))
-        data_docs.render(context, _docs_site(context, Path(docs_dir)), Path(docs_dir), checkpoint_result)
+        _UNRENDERED.append((Path(docs_dir), checkpoint_result))
+        if render:
+            render_pending()
         result = next(iter(checkpoint_result.run_results.values()))
-    outcomes = {int(o.expectation_config.meta["key"]): o for o in result.results}
+    outcomes = {int(o.expectation_config.meta["key"]): Outcome.of(o) for o in result.results}
     failing = [compiled[k] for k, o in outcomes.items() if not o.success]
     if failing:
-        rerun = [CompiledCheck(c.rule, c.check, _fresh(c.expectation), c.expected_text, c.severity) for c in failing]
-        detail = _definition(context, f"{name}__failing", build_suite(f"{name}__failing", rerun))
+        detail = _definition(context, f"{name}__failing", build_suite(f"{name}__failing", failing))
         for outcome in detail.run(batch_parameters={"dataframe": frame}, result_format=_RESULT_FORMAT).results:
-            outcomes[int(outcome.expectation_config.meta["key"])] = outcome
-    pairs = [(compiled[k], outcomes[k]) for k in sorted(outcomes)]
-    return pairs, result
+            outcomes[int(outcome.expectation_config.meta["key"])] = Outcome.of(outcome)
+    return outcomes, bool(result.success)
 
 
-def _fresh(expectation: gx.expectations.Expectation) -> gx.expectations.Expectation:
-    """A copy that belongs to no suite yet (GX refuses to put one expectation into two suites)."""
-    copied = copy.copy(expectation)
-    copied.id = None
-    return copied
+_UNRENDERED: list = []  # (Data Docs folder, checkpoint result) validated here, pages not yet rendered
+
+
+def render_pending() -> None:
+    """Render the Data Docs pages of the suites this process has validated and not rendered yet."""
+    while render_next_page():
+        pass
+
+
+def render_next_page() -> bool:
+    """Render the pages of the earliest suite validated here and not rendered yet; False when there is none."""
+    if not _UNRENDERED:
+        return False
+    docs_dir, checkpoint_result = _UNRENDERED.pop(0)  # taken first: a page that fails is not tried again
+    context = _context()
+    data_docs.render(context, _docs_site(context, docs_dir), docs_dir, checkpoint_result)
+    return True
+
+
+def pages_pending() -> int:
+    return len(_UNRENDERED)
 
 
 def _definition(context, name: str, suite: gx.ExpectationSuite) -> gx.ValidationDefinition:
@@ -275,7 +324,7 @@ def findings_from_results(pairs, frame: pd.DataFrame, target: str, catalogue: Ca
             continue
         if outcome.exception_info and outcome.exception_info.get("raised_exception"):
             raise RuntimeError(f"GX could not evaluate {compiled.rule.id} on {target}: {outcome.exception_info}")
-        index = pd.Index(outcome.result.get("unexpected_index_list") or [])
+        index = pd.Index(outcome.unexpected_index_list or [])
         if index.empty:
             continue
         rows = frame.loc[index]
@@ -348,6 +397,6 @@ def evaluate(target: str, frame: pd.DataFrame, rules: list[Rule], catalogue: Cat
         return empty_findings(), None
     years = sorted(int(y) for y in frame["fiscal_year"].dropna().unique()) if "fiscal_year" in frame else []
     compiled = compile_rules(rules, target, years)
-    pairs, result = run_suite(suite_name(target), frame, compiled, docs_dir, run_name=f"run-{run_id[:8]}")
+    pairs, success = run_suite(suite_name(target), frame, compiled, docs_dir, run_name=f"run-{run_id[:8]}")
     findings = findings_from_results(pairs, frame, target, catalogue, run_id, detected_at or pd.Timestamp.now())
-    return findings, bool(result.success)
+    return findings, success

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from fund_pipeline.rules import gx_worker
 from fund_pipeline.rules.catalogue import load_catalogue
 from fund_pipeline.rules.derive import References, add_derived_columns
 from fund_pipeline.rules.validation import evaluate
@@ -44,8 +45,22 @@ def evaluate_rule(rule_id: str, rows: list[dict], refs: References = REFS, targe
         if "township" in frame and "township_code" not in frame:
             frame["township_code"] = "620422100"
         frame = add_derived_columns(target, frame, refs)
-    findings, _ = evaluate(target, frame, [rule], catalogue, "test-run")
+    detected_at = pd.Timestamp.now()
+    findings, _ = evaluate(target, frame, [rule], catalogue, "test-run", detected_at)
+    with gx_worker.validating_in(session_gx_worker()):  # what `fund-pipeline run` does: the same findings
+        in_worker, _ = evaluate(target, frame, [rule], catalogue, "test-run", detected_at)
+    pd.testing.assert_frame_equal(in_worker, findings)
     return findings
+
+
+SESSION_WORKER: list[gx_worker.Worker] = []  # closed by conftest.py as the session ends
+
+
+def session_gx_worker() -> gx_worker.Worker:
+    """One GX worker process for the whole test session: GX is imported once."""
+    if not SESSION_WORKER:
+        SESSION_WORKER.append(gx_worker.Worker())
+    return SESSION_WORKER[0]
 
 
 def failing_rows(findings: pd.DataFrame) -> list[int]:
