@@ -56,3 +56,18 @@ def test_bench_writes_every_stage_ratios_targets_and_machine(tmp_path, postgres_
     for needle in ("CPU: ", " cores; RAM ", "OS: ", "Python 3.", "dagster ", "great-expectations ", "dbt-core ",
                    "duckdb ", "pandas ", "Load average (1/5/15 min) at start "):
         assert needle in machine, needle
+
+
+def test_the_cpu_of_processes_a_stage_leaves_behind_is_counted(tmp_path):
+    """A command that ends at once, leaving a process behind that works for a while (as multiprocessing's
+    forkserver and its workers outlive `run` by a moment): the bench waits for it and counts its CPU."""
+    busy = "import time\nend = time.process_time() + 1.0\nwhile time.process_time() < end: pass"
+    command = [sys.executable, "-c", f"import subprocess, sys; subprocess.Popen([sys.executable, '-c', {busy!r}])"]
+    probe = (f"import sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import run\n"
+             "assert run.adopt_left_behind()\n"
+             f"m = run.measure('probe', 'probe', {[str(c) for c in command]!r}, dict(__import__('os').environ), "
+             f"__import__('pathlib').Path({str(tmp_path / 'probe.log')!r}))\n"
+             "print(m.wall_s, m.cpu_s)")
+    wall, cpu = map(float, subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                                          cwd=ROOT).stdout.split()[-2:])
+    assert cpu >= 1.0 > wall
