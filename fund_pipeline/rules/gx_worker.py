@@ -9,9 +9,13 @@ to be validated; the run waits for the last pages before it says where they are.
 A suite's frame (only the columns it reads) goes to the worker as an Arrow file, not pickled: the payments'
 columns would otherwise be copied once more in the run's process, at its peak. Only columns of Python objects
 are pickled (Arrow would give them back as another dtype). The suites, the expectations and what is made of
-their results are the same in either process (`validation.validate_with_gx`). Runs the Dagster daemon
-launches, tests and `dagster dev` validate in their own process, as does a run on one CPU. If the worker dies,
-the run validates in its own process from then on.
+their results are the same in either process (`validation.validate_with_gx`). If the worker dies, the run
+validates in its own process from then on.
+
+A run whose large source is read ahead validates in its own process: the second CPU is the reader's until that
+source is landed, and the run waits for its reading either way (measured on a county-year, the worker gave no
+time back and sending the payments' suite across cost half a second). So do runs on one CPU, runs the Dagster
+daemon launches, tests and `dagster dev`.
 """
 
 from __future__ import annotations
@@ -164,9 +168,6 @@ _page_problems: list[str] = []
 
 
 def _start_in_worker() -> None:
-    # The run and the reader's workers go first: while the run waits on a suite there is no one to yield to.
-    with contextlib.suppress(OSError, AttributeError):
-        os.nice(0)
     from fund_pipeline.rules.validation import gx
 
     gx.expectations  # noqa: B018 - the attribute read imports GX
