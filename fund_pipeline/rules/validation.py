@@ -269,8 +269,8 @@ def validate_with_gx(name: str, frame: pd.DataFrame, compiled: list[CompiledChec
         checkpoint_result = checkpoint.run(batch_parameters={"dataframe": frame},
                                            run_id=RunIdentifier(run_name=run_name or name))
         _UNRENDERED.append((Path(docs_dir), checkpoint_result))
-        if render:
-            render_pending()
+        while render and render_next_page():
+            pass
         result = next(iter(checkpoint_result.run_results.values()))
     outcomes = {int(o.expectation_config.meta["key"]): Outcome.of(o) for o in result.results}
     failing = [compiled[k] for k, o in outcomes.items() if not o.success]
@@ -282,12 +282,6 @@ def validate_with_gx(name: str, frame: pd.DataFrame, compiled: list[CompiledChec
 
 
 _UNRENDERED: list = []  # (Data Docs folder, checkpoint result) validated here, pages not yet rendered
-
-
-def render_pending() -> None:
-    """Render the Data Docs pages of the suites this process has validated and not rendered yet."""
-    while render_next_page():
-        pass
 
 
 def render_next_page() -> bool:

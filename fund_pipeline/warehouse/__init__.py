@@ -542,18 +542,12 @@ def frame_from_arrow(table) -> pd.DataFrame:
     for name, kind in kinds.items():
         if str(kind) in _NULLABLE_PANDAS and not nulls[name]:
             frame[name] = frame[name].to_numpy(dtype=frame[name].dtype.numpy_dtype)
-        elif _arrow_text(kind):
+        elif pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
             if nulls[name] == rows:
                 frame[name] = pd.Series(np.full(rows, None, dtype=object), index=frame.index)
         elif pa.types.is_date(kind):
             frame[name] = frame[name].astype("datetime64[us]")
     return frame
-
-
-def _arrow_text(kind) -> bool:
-    import pyarrow as pa
-
-    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
 
 
 def _with_categories(frame: pd.DataFrame, names: Iterable[str]) -> pd.DataFrame:
