@@ -5,6 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
+from fund_pipeline.rules.gx_worker import validating_in_worker
 from fund_pipeline.sample import generate
 from fund_pipeline_tests.conftest import SCALE, SEED, run_on
 from fund_pipeline_tests.planter2.plants import Planter
@@ -23,7 +24,10 @@ def planter2(tmp_path_factory) -> Planter:
 def planter2_run(planter2, dagster_home, tmp_path_factory):
     work = tmp_path_factory.mktemp("planter2_run")
     url = f"duckdb:///{work / 'warehouse.duckdb'}"
-    outcome = run_on(url, planter2.inbox, work / "reports")
+    # Validated in a GX worker, as `fund-pipeline run` does on a small inbox: the planted violations are found
+    # through that path too (the sample's own run, duckdb_run, validates in its process).
+    with validating_in_worker():
+        outcome = run_on(url, planter2.inbox, work / "reports")
     assert outcome.success, outcome.error
     return outcome, url
 
