@@ -5,7 +5,9 @@
   the same values, dtypes and errors as parsing the column cell by cell;
 - a source's files read by worker processes give the same records, findings, totals, notes and file list,
   in the same order, as reading them one after another, also under a county configuration;
-- a column looked up in a register through Arrow gives pandas' own `isin`.
+- a column looked up in a register through Arrow gives pandas' own `isin`;
+- a pattern with `\\s` or `\\d` spelled out for pyarrow's RE2 matches the cells Python's re matches;
+- rows grouped by codes of their distinct values fall in the groups their text gives.
 """
 
 from __future__ import annotations
@@ -105,6 +107,36 @@ def test_the_spelled_out_white_space_is_pythons():
     assert parse.WHITESPACE == matched
 
 
+def test_the_spelled_out_decimal_digits_are_pythons():
+    matched = {c for c in map(chr, range(sys.maxunicode + 1)) if re.match(r"\d", c)}
+    assert {c for c in map(chr, range(sys.maxunicode + 1)) if re.match(f"[{parse.DECIMAL_DIGITS}]", c)} == matched
+
+
+PORTABLE_PATTERNS = [r"\s+", r"\s", r"[\s%]", r"^\s*(\d{4})\s*年?(?:度)?\s*$", r"^(\d{4})(?:年|-|\.|/)?(\d{1,2})月?(?:期)?$",
+                     rows._ENUMERATION, r"(合\s*计|总\s*计|小\s*计)[::]?$|^其中[::]?$", r"\S+\D", r"[^\s\d]", r"[]\s]x",
+                     r"a\\s", r"[\S]"]
+PORTABLE_CELLS = TEXT + ["１２３", "٣٤٥", "2016\u00a0年", "a\\s", "a\\ s", "]x", " x", "\x0b", "\u3000合\u3000计", "12、说明",
+                         "١٢、说明", "", "abc", "\\", "2016 年 度", "2016\n"]
+
+
+@pytest.mark.parametrize("pattern", PORTABLE_PATTERNS)
+def test_spelled_out_patterns_match_in_arrow_as_python_does(pattern):
+    """A pattern with `\\s`/`\\d` spelled out matches, replaces and extracts in pyarrow's RE2 exactly as the
+    original does in Python's re, and pandas no longer falls back to Python's re cell by cell for it."""
+    portable = parse.portable_regex(pattern)
+    cells = pd.Series(PORTABLE_CELLS, dtype="string")
+    with warnings.catch_warnings():  # a pattern with groups: only whether it matches counts
+        warnings.simplefilter("ignore", UserWarning)
+        expected = pd.Series([re.search(pattern, c) is not None for c in PORTABLE_CELLS], dtype="boolean")
+        assert_series_equal(cells.str.contains(portable, regex=True), expected, check_names=False)
+    assert_series_equal(cells.str.replace(portable, "#", regex=True),
+                        pd.Series([re.sub(pattern, "#", c) for c in PORTABLE_CELLS], dtype="string"))
+    if re.compile(pattern).groups:
+        assert_frame_equal(cells.str.extract(portable), cells.astype(object).str.extract(pattern).astype("string"))
+    arrow_cells = pd.array([c for c in PORTABLE_CELLS if "\n" not in c], dtype="string[pyarrow]")
+    assert arrow_cells._needs_python_regex(portable) == (pattern == r"[\S]")  # only a negated class in brackets
+
+
 ROSTER_HEADER = ["序号", "户主姓名", "身份证号", "家庭人口", "村", "补贴项目", "补贴期号", "补贴金额(元)", "发放时间", "一折统账号"]
 
 
@@ -180,6 +212,33 @@ def test_the_number_of_reading_processes_is_a_setting():
     assert reader_workers({"FUND_PIPELINE_READ_WORKERS": "1"}) == 1
     assert reader_workers({"FUND_PIPELINE_READ_WORKERS": "3"}) == 3
     assert reader_workers({}) >= 1
+
+
+@pytest.mark.parametrize("column", [
+    pd.Series([1, 1.0, "1", None, np.nan, True, "", "x", 1] * 2, dtype=object),
+    pd.Series(["a", None, "", "a", "b"] * 2, dtype=object),
+    pd.Series([None] * 6, dtype=object),
+    pd.Series([2016, pd.NA, 2017, 2016], dtype="Int64"),
+    pd.Series([2016, 2017, 2016], dtype="int64"),
+    pd.Series([1.5, np.nan, -0.0, 0.0, 1.5]),
+    pd.Series(["惠农补贴", None, "", "惠农补贴"], dtype="category"),
+    pd.Series([-0.0, 0.0, None, -0.0], dtype="category"),
+    pd.Series(["a", None, "", "a"], dtype="str"),
+], ids=["mixed object", "text object", "empty object", "Int64", "int64", "float", "category", "float category", "str"])
+def test_rows_grouped_by_codes_are_grouped_as_by_their_text(column):
+    """rules/derive.py groups rows (the suspect amounts' distributions, the project allocations) by codes worked
+    out on distinct values: the same groups as the rows' text with a missing value as ""."""
+    from fund_pipeline.rules.derive import _distinct_rows, _text_codes
+
+    text = column.astype("string").fillna("")
+    assert_series_equal(pd.Series(pd.factorize(_text_codes(column))[0]), pd.Series(pd.factorize(text)[0]))
+    other = pd.Series(range(len(column))) % 2
+    combination, first = _distinct_rows(pd.DataFrame({"a": column, "b": other}))
+    pairs = list(zip(text, other, strict=True))
+    assert pd.Series(combination).groupby(combination).size().tolist() == pd.Series(pairs).value_counts(sort=False).tolist()
+    assert len(first) == len(set(pairs)) and [pairs[i] for i in first] == [pairs[i] for i in sorted(first)]
+    for row, number in enumerate(combination):
+        assert pairs[first[number]] == pairs[row]
 
 
 @pytest.mark.parametrize("dtype", ["string", "str", object])

@@ -7,6 +7,7 @@ field's type.  Empty cells are NA and never bad: whether a field may be empty is
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 
@@ -27,6 +28,21 @@ _CONTROL_RE = re.compile(_CONTROL)
 # means the same to Python's re and to pyarrow's RE2 (whose `\s` is ASCII only).
 WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
               "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+# Every character Python's `\d` matches in text (str.isdecimal: the Unicode decimal digits), as ranges, for the
+# same reason.
+DECIMAL_DIGITS = ("0-9\u0660-\u0669\u06f0-\u06f9\u07c0-\u07c9\u0966-\u096f\u09e6-\u09ef\u0a66-\u0a6f\u0ae6-\u0aef"
+                  "\u0b66-\u0b6f\u0be6-\u0bef\u0c66-\u0c6f\u0ce6-\u0cef\u0d66-\u0d6f\u0de6-\u0def\u0e50-\u0e59"
+                  "\u0ed0-\u0ed9\u0f20-\u0f29\u1040-\u1049\u1090-\u1099\u17e0-\u17e9\u1810-\u1819\u1946-\u194f"
+                  "\u19d0-\u19d9\u1a80-\u1a89\u1a90-\u1a99\u1b50-\u1b59\u1bb0-\u1bb9\u1c40-\u1c49\u1c50-\u1c59"
+                  "\ua620-\ua629\ua8d0-\ua8d9\ua900-\ua909\ua9d0-\ua9d9\ua9f0-\ua9f9\uaa50-\uaa59\uabf0-\uabf9"
+                  "\uff10-\uff19\U000104a0-\U000104a9\U00010d30-\U00010d39\U00011066-\U0001106f\U000110f0-\U000110f9"
+                  "\U00011136-\U0001113f\U000111d0-\U000111d9\U000112f0-\U000112f9\U00011450-\U00011459"
+                  "\U000114d0-\U000114d9\U00011650-\U00011659\U000116c0-\U000116c9\U00011730-\U00011739"
+                  "\U000118e0-\U000118e9\U00011950-\U00011959\U00011c50-\U00011c59\U00011d50-\U00011d59"
+                  "\U00011da0-\U00011da9\U00016a60-\U00016a69\U00016ac0-\U00016ac9\U00016b50-\U00016b59"
+                  "\U0001d7ce-\U0001d7ff\U0001e140-\U0001e149\U0001e2f0-\U0001e2f9\U0001e950-\U0001e959"
+                  "\U0001fbf0-\U0001fbf9")
+_SPELLED_OUT = {"s": WHITESPACE, "d": DECIMAL_DIGITS}
 _TRUE = {"是", "有", "已成立", "y", "yes", "true", "1", "√"}
 _FALSE = {"否", "无", "未成立", "n", "no", "false", "0", "×"}
 
@@ -36,6 +52,41 @@ MAX_EXACT_FLOAT = 2**53
 _PLAIN_KINDS = {"string", "empty", "date", "datetime", "time", "timedelta", "boolean"}
 # Above this share of distinct cells a column is parsed cell by cell: there is nothing to save.
 DISTINCT_SHARE = 0.5
+
+
+@functools.lru_cache(maxsize=256)
+def portable_regex(pattern: str) -> str:
+    """The pattern with `\\s`, `\\S`, `\\d` and `\\D` spelled out as the characters Python's re means by them.
+
+    pandas runs a text column's regex in pyarrow's RE2, at C speed, unless the pattern uses one of these
+    (RE2's are ASCII only): then it falls back to Python's re, one cell at a time, several times slower on a
+    roster. Spelled out, the pattern matches the same cells in either engine. A negated class written inside
+    brackets (`[\\S…]`) is left as it is: pandas then takes Python's re, which is still right."""
+    out, position, in_brackets = [], 0, False
+    while position < len(pattern):
+        char = pattern[position]
+        if char == "\\" and position + 1 < len(pattern):
+            escape = pattern[position + 1]
+            position += 2
+            chars = _SPELLED_OUT.get(escape.lower())
+            if chars is None or (in_brackets and escape.isupper()):
+                out.append("\\" + escape)
+            elif in_brackets:
+                out.append(chars)
+            else:
+                out.append(("[^" if escape.isupper() else "[") + chars + "]")
+            continue
+        out.append(char)
+        position += 1
+        if char == "[" and not in_brackets:
+            in_brackets = True
+            for literal in ("^", "]"):  # `[^…` negates; a `]` first in the brackets is a literal
+                if pattern[position:position + 1] == literal:
+                    out.append(literal)
+                    position += 1
+        elif char == "]" and in_brackets:
+            in_brackets = False
+    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -150,7 +201,7 @@ def to_float(values) -> pd.Series:
 
 def fold_width(text: pd.Series) -> pd.Series:
     """Full-width digits, letters, commas and brackets as their ASCII forms (NFKC), for the few cells that have them."""
-    wide = text.str.contains(r"[\uff01-\uff5e\u3000]", regex=True).fillna(False).astype(bool)
+    wide = text.str.contains("[\uff01-\uff5e\u3000]", regex=True)  # the characters, not `\u` escapes: RE2 reads those.fillna(False).astype(bool)
     if wide.any():
         text = text.copy()
         text[wide] = text[wide].str.normalize("NFKC")
@@ -195,7 +246,7 @@ def _as_text(column: pd.Series) -> pd.Series:
 def parse_text(column: pd.Series) -> tuple[pd.Series, pd.Series]:
     text = _as_text(column).str.strip()
     # "交  通" -> "交通": the look-around needs Python's re, so only the few cells with a space pay for it.
-    spaced = text.str.contains(r"\s", regex=True).fillna(False).astype(bool)
+    spaced = text.str.contains(portable_regex(r"\s"), regex=True).fillna(False).astype(bool)
     if spaced.any():
         text[spaced] = text[spaced].str.replace(_CJK_GAP, "", regex=True)
     text = text.mask(text == "")
@@ -206,7 +257,7 @@ def parse_identifier(column: pd.Series) -> tuple[pd.Series, pd.Series]:
     """IDs and account numbers: typed as a number they may have lost digits, which is reported."""
     as_number = pd.to_numeric(column.where(column.map(type).isin([float, int])), errors="coerce")
     lost_precision = as_number.abs() >= MAX_EXACT_FLOAT
-    text = fold_width(_as_text(column)).str.replace(r"\s+", "", regex=True).str.upper()
+    text = fold_width(_as_text(column)).str.replace(portable_regex(r"\s+"), "", regex=True).str.upper()
     return text.mask(text == ""), lost_precision.fillna(False)
 
 
@@ -217,7 +268,7 @@ def parse_money(column: pd.Series, default_factor: float) -> tuple[pd.Series, pd
     values = numeric * default_factor
     text_cells = ~blank & numeric.isna()
     if text_cells.any():
-        cleaned = fold_width(column[text_cells].astype("string")).str.replace(r"\s", "", regex=True)
+        cleaned = fold_width(column[text_cells].astype("string")).str.replace(portable_regex(r"\s"), "", regex=True)
         parts = cleaned.str.extract(_MONEY)
         factors = parts["unit"].map(UNIT_FACTORS).fillna(default_factor).astype(float)
         values.loc[text_cells] = to_float(parts["number"].str.replace(",", "", regex=False)) * factors
@@ -227,7 +278,7 @@ def parse_money(column: pd.Series, default_factor: float) -> tuple[pd.Series, pd
 
 def parse_number(column: pd.Series, factor: float = 1.0) -> tuple[pd.Series, pd.Series]:
     blank = is_blank(column)
-    text = fold_width(column.astype("string")).str.replace(r"[\s%]", "", regex=True)
+    text = fold_width(column.astype("string")).str.replace(portable_regex(r"[\s%]"), "", regex=True)
     text = text.where(text.str.fullmatch(_NUMBER).fillna(False)).str.replace(",", "", regex=False)
     cleaned = column.where(column.map(type).isin([float, int]), text)
     values = to_float(cleaned) * factor
@@ -251,7 +302,7 @@ def parse_percent(column: pd.Series, header_says_percent: bool) -> tuple[pd.Seri
 
 def parse_year(column: pd.Series) -> tuple[pd.Series, pd.Series]:
     blank = is_blank(column)
-    digits = _as_text(column).str.extract(r"^\s*(\d{4})\s*年?(?:度)?\s*$")[0]
+    digits = _as_text(column).str.extract(portable_regex(r"^\s*(\d{4})\s*年?(?:度)?\s*$"))[0]
     years = pd.to_numeric(digits, errors="coerce")
     years = years.where((years >= 1990) & (years <= 2100))
     return years.astype("Int64"), ~blank & years.isna()
@@ -260,8 +311,8 @@ def parse_year(column: pd.Series) -> tuple[pd.Series, pd.Series]:
 def parse_period(column: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Payment periods as YYYYMM text; '2016年3月' and '2016-03' are accepted."""
     blank = is_blank(column)
-    text = _as_text(column).str.replace(r"\s+", "", regex=True)
-    parts = text.str.extract(r"^(\d{4})(?:年|-|\.|/)?(\d{1,2})月?(?:期)?$")
+    text = _as_text(column).str.replace(portable_regex(r"\s+"), "", regex=True)
+    parts = text.str.extract(portable_regex(r"^(\d{4})(?:年|-|\.|/)?(\d{1,2})月?(?:期)?$"))
     month = pd.to_numeric(parts[1], errors="coerce")
     ok = parts[0].notna() & month.between(1, 12)
     period = (parts[0] + month.astype("Int64").astype("string").str.zfill(2)).where(ok)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fund_pipeline.sources.parse import WHITESPACE, DistinctColumns, per_distinct
+from fund_pipeline.sources.parse import WHITESPACE, DistinctColumns, per_distinct, portable_regex
 
 # Traditional and full-width forms of the characters that total labels are made of.
 _FOLD = str.maketrans({"計": "计", "總": "总", "匯": "汇", "彙": "汇", "數": "数", "監": "监", "電": "电", "話": "话",
@@ -66,7 +66,7 @@ def _fold_label(cells: pd.Series) -> pd.Series:
     if not changes.any():
         return text
     text = text.copy()
-    text[changes] = text[changes].str.replace(r"\s+", "", regex=True).str.translate(_FOLD)
+    text[changes] = text[changes].str.replace(portable_regex(r"\s+"), "", regex=True).str.translate(_FOLD)
     return text
 
 
@@ -81,7 +81,7 @@ def any_cell_matches(labels: pd.DataFrame, pattern: str, distinct: DistinctColum
 
 
 def _contains(cells: pd.Series, pattern: str) -> pd.Series:
-    return cells.str.contains(pattern, regex=True)
+    return cells.str.contains(portable_regex(pattern), regex=True)
 
 
 def classify(body: pd.DataFrame, typed: pd.DataFrame, field_types: dict[str, str], label_columns: int,
@@ -130,7 +130,7 @@ def classify(body: pd.DataFrame, typed: pd.DataFrame, field_types: dict[str, str
 
 
 def _without_enumeration(cells: pd.Series) -> pd.Series:
-    return cells.str.replace(_ENUMERATION, "", regex=True)
+    return cells.str.replace(portable_regex(_ENUMERATION), "", regex=True)
 
 
 def _totals(typed: pd.DataFrame, money: list[str], data: pd.Series, labelled: pd.Series,
