@@ -139,7 +139,7 @@ def _text_equal_when_equal(column: pd.Series) -> bool:
     dtype = column.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         return _text_equal_when_equal(pd.Series(dtype.categories))
-    if column.dtype == object:  # noqa: E721 (a numpy dtype compared with its Python type)
+    if pd.api.types.is_object_dtype(dtype):
         return infer_dtype(column, skipna=True) in ("string", "empty")
     return pd.api.types.is_string_dtype(dtype) or pd.api.types.is_integer_dtype(dtype)
 
