@@ -23,7 +23,13 @@ from fund_pipeline.pipeline.step_inputs import StepRecord, forget, inputs_digest
 from fund_pipeline.rules.catalogue import load_catalogue
 from fund_pipeline.rules.derive import References
 from fund_pipeline.sources.reader import empty_records
-from fund_pipeline.sources.schemas import ENTITIES, REPEATED_LINEAGE, concat_keeping_categories, conform
+from fund_pipeline.sources.schemas import (
+    ENTITIES,
+    REPEATED_LINEAGE,
+    concat_keeping_categories,
+    conform,
+    text_in_one_chunk,
+)
 from fund_pipeline.sources.spec import SourceSpec, load_layouts
 from fund_pipeline.warehouse import Warehouse
 
@@ -78,7 +84,7 @@ def _landed(warehouse: Warehouse, entity: str, specs: list[SourceSpec]) -> pd.Da
     del frames
     if "_set_aside" not in landed:  # landed before rows could be set aside, or nothing landed
         landed["_set_aside"] = pd.Series(pd.NA, index=landed.index, dtype="string")
-    return landed
+    return text_in_one_chunk(landed)
 
 
 def years_to_publish(instance: dg.DagsterInstance, key: dg.AssetKey, warehouse: Warehouse, specs: list[SourceSpec],

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, wraps
 from pathlib import Path
 
 import pandas as pd
@@ -92,7 +92,33 @@ def _context():
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context.variables.progress_bars = ProgressBarsConfig(globally=False)  # keep run logs readable
+    from great_expectations.execution_engine import pandas_execution_engine
+
+    # GX hashes every frame under a gigabyte into its batch markers, then again for the failing checks' second
+    # pass: 0.4 s at a million payments, for a fingerprint nothing reads (a row's lineage is its file's SHA-256).
+    pandas_execution_engine.HASH_THRESHOLD = 0
+    engine = pandas_execution_engine.PandasExecutionEngine
+    if not getattr(engine._apply_row_condition_filter, "keeps_whole_frames", False):
+        engine._apply_row_condition_filter = _whole_frame_when_every_row_meets(engine._apply_row_condition_filter)
     return context
+
+
+def _whole_frame_when_every_row_meets(filter_rows):
+    """GX filters the frame by an expectation's row condition for every metric it computes, copying every
+    column (DataFrame.query), half of a million payments' validation. Where every row meets the condition
+    (every payment names its village), the frame itself is the filtered frame: no copy, the same rows."""
+    from great_expectations.expectations.row_conditions import Condition, PassThroughCondition
+
+    @wraps(filter_rows)
+    def apply(self, data, row_condition, domain_kwargs):
+        if isinstance(row_condition, Condition) and not isinstance(row_condition, PassThroughCondition):
+            meets = data.eval(self.condition_to_filter_clause(row_condition))
+            if isinstance(meets, pd.Series) and meets.dtype == bool and meets.index.equals(data.index) and meets.all():
+                return data
+        return filter_rows(self, data, row_condition, domain_kwargs)
+
+    apply.keeps_whole_frames = True
+    return apply
 
 
 def _resolve(value, thresholds: dict):

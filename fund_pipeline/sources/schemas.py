@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,20 @@ def concat_keeping_categories(frames: list[pd.DataFrame]) -> pd.DataFrame:
             for frame in frames:
                 frame[column] = frame[column].cat.set_categories(categories)
     return pd.concat(frames, ignore_index=True)
+
+
+def text_in_one_chunk(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with each Arrow-backed column in one contiguous chunk, replaced one column at a time (its old
+    chunks freed as it is). A column read in batches, or concatenated from several sources, comes in chunks, and
+    taking a few rows from it concatenated the whole column first: every row filter GX applies for a row
+    condition paid that, a quarter of a million payments' validation."""
+    for name in frame.columns:
+        column = frame[name]
+        chunks = column.array.__arrow_array__() if hasattr(column.array, "__arrow_array__") else None
+        if isinstance(chunks, pa.ChunkedArray) and chunks.num_chunks > 1:
+            one = column.dtype.__from_arrow__(pa.chunked_array([chunks.combine_chunks()], type=chunks.type))
+            frame[name] = pd.Series(one, index=frame.index, name=name)
+    return frame
 
 
 def fields_of(entity: str) -> tuple[Field, ...]:

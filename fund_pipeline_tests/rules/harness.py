@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import pandas as pd
 
 from fund_pipeline.rules import gx_worker
@@ -50,7 +53,25 @@ def evaluate_rule(rule_id: str, rows: list[dict], refs: References = REFS, targe
     with gx_worker.validating_in(session_gx_worker()):  # what `fund-pipeline run` does: the same findings
         in_worker, _ = evaluate(target, frame, [rule], catalogue, "test-run", detected_at)
     pd.testing.assert_frame_equal(in_worker, findings)
+    if rule.thresholds_by_year or any(check.where for check in rule.checks):
+        with gx_own_row_filter():  # the frame taken whole where every row meets a condition: GX's own answer
+            by_gx, _ = evaluate(target, frame, [rule], catalogue, "test-run", detected_at)
+        pd.testing.assert_frame_equal(by_gx, findings)
     return findings
+
+
+@contextlib.contextmanager
+def gx_own_row_filter() -> Iterator[None]:
+    """Within the block, GX filters rows by a row condition as it does itself (rules/validation.py's `_context`
+    lets a frame every row of which meets the condition through whole)."""
+    from great_expectations.execution_engine.pandas_execution_engine import PandasExecutionEngine
+
+    shortcut = PandasExecutionEngine._apply_row_condition_filter
+    PandasExecutionEngine._apply_row_condition_filter = shortcut.__wrapped__
+    try:
+        yield
+    finally:
+        PandasExecutionEngine._apply_row_condition_filter = shortcut
 
 
 SESSION_WORKER: list[gx_worker.Worker] = []  # closed by conftest.py as the session ends
