@@ -105,7 +105,7 @@ def _context():
 
 def _whole_frame_when_every_row_meets(filter_rows):
     """GX filters the frame by an expectation's row condition for every metric it computes, copying every
-    column (DataFrame.query), half of a million payments' validation. Where every row meets the condition
+    column (DataFrame.query): half of GX's time over a million payments. Where every row meets the condition
     (every payment names its village), the frame itself is the filtered frame: no copy, the same rows."""
     from great_expectations.expectations.row_conditions import Condition, PassThroughCondition
 

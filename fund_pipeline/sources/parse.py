@@ -201,7 +201,8 @@ def to_float(values) -> pd.Series:
 
 def fold_width(text: pd.Series) -> pd.Series:
     """Full-width digits, letters, commas and brackets as their ASCII forms (NFKC), for the few cells that have them."""
-    wide = text.str.contains("[\uff01-\uff5e\u3000]", regex=True)  # the characters, not `\u` escapes: RE2 reads those.fillna(False).astype(bool)
+    # The characters themselves, not `\u` escapes: pandas hands a pattern with escapes to Python's re.
+    wide = text.str.contains("[\uff01-\uff5e\u3000]", regex=True).fillna(False).astype(bool)
     if wide.any():
         text = text.copy()
         text[wide] = text[wide].str.normalize("NFKC")

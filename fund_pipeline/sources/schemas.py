@@ -202,7 +202,7 @@ def text_in_one_chunk(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with each Arrow-backed column in one contiguous chunk, replaced one column at a time (its old
     chunks freed as it is). A column read in batches, or concatenated from several sources, comes in chunks, and
     taking a few rows from it concatenated the whole column first: every row filter GX applies for a row
-    condition paid that, a quarter of a million payments' validation."""
+    condition paid that, a quarter of GX's time over a million payments."""
     for name in frame.columns:
         column = frame[name]
         chunks = column.array.__arrow_array__() if hasattr(column.array, "__arrow_array__") else None
