@@ -73,6 +73,8 @@ def unaccounted_findings(warehouse: Warehouse, specs: list[SourceSpec], catalogu
                  for schema, table in (("clean", spec.entity), ("quarantine", spec.entity), ("audit", SET_ASIDE_TABLE))
                  if warehouse.table_exists(schema, table)]
         known = " union all ".join(homes) if homes else "select cast(null as varchar) as row_key where false"
+        if _same_keys(warehouse, f'select row_key from landing."{spec.name}"', known):
+            continue
         year = "fiscal_year" if any(f.name == "fiscal_year" for f in ENTITIES[spec.entity]) else "cast(null as bigint)"
         # An anti-join (not `not in`): PostgreSQL compares `not in` row by row, quadratic at a million keys.
         lost = warehouse.query(
@@ -91,6 +93,21 @@ def unaccounted_findings(warehouse: Warehouse, specs: list[SourceSpec], catalogu
                            f"(首行为工作表「{item.sheet}」第{item.first_row}行)",
             })
     return _stamp(pd.DataFrame(rows), catalogue, run_id)
+
+
+def _same_keys(warehouse: Warehouse, landed: str, homes: str) -> bool:
+    """Whether the landed rows' keys and their homes' keys are one multiset: the same count and the same sum of
+    their 64-bit hashes. Then no landed row is missing from its homes, and the anti-join, which builds a hash
+    table of a million keys, is not needed; any difference (a row missing, one published twice) runs it. Two
+    different multisets agree here only if their hash sums collide, about once in 2^64."""
+    def measured(keys: str) -> str:  # DuckDB hashes a NULL too: missing keys are left out, as the anti-join does
+        return (f"select count(*) as n, cast(sum({warehouse.key_hash.format('row_key')}) as varchar) as s "
+                f"from ({keys}) k where row_key is not null")
+
+    sums = warehouse.query(f"select l.n as landed_rows, l.s as landed_sum, h.n as home_rows, h.s as home_sum "
+                           f"from ({measured(landed)}) l cross join ({measured(homes)}) h")
+    row = sums.iloc[0]
+    return int(row["landed_rows"]) == int(row["home_rows"]) and row["landed_sum"] == row["home_sum"]
 
 
 def missing_year_findings(warehouse: Warehouse, specs: list[SourceSpec], catalogue: Catalogue,

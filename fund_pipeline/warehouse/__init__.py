@@ -42,6 +42,7 @@ class Warehouse:
 
     dialect = ""
     _cascade = ""
+    key_hash = ""  # SQL of a 64-bit hash of the text column {}: compares sets of row keys without joining them
 
     def __init__(self, url: str, keep_open: bool = False):
         self.url = url
@@ -168,6 +169,7 @@ class Warehouse:
 class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
     _cascade = ""  # DuckDB binds views when they are queried
+    key_hash = "hash({})"
 
     def __init__(self, url: str, keep_open: bool = False):
         super().__init__(url, keep_open)
@@ -344,6 +346,7 @@ def _sql_text(text: str) -> str:
 class PostgresWarehouse(Warehouse):
     dialect = "postgres"
     _cascade = " cascade"  # dbt's views on a recreated table are rebuilt by the dbt step that follows
+    key_hash = "hashtextextended({}, 0)"
 
     def __init__(self, url: str, keep_open: bool = False):
         super().__init__(url, keep_open)  # the engine's pool already keeps connections open

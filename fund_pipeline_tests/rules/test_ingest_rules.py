@@ -265,6 +265,34 @@ def test_ingest_unaccounted_row_found_in_no_table(tmp_path):
     [finding] = unaccounted_findings(warehouse, [spec], load_catalogue(), "run").to_dict("records")
     assert (finding["rule_id"], finding["source_file"], finding["severity"]) == ("INGEST-UNACCOUNTED", FILE, "error")
     assert "1行已读取" in finding["message"]
+    # As many rows at home as landed, but one of them twice and the other nowhere: still found.
+    warehouse.replace_table("quarantine", "disbursements", rows.iloc[:1])
+    [finding] = unaccounted_findings(warehouse, [spec], load_catalogue(), "run").to_dict("records")
+    assert (finding["row_number"], finding["value"]) == (4, "1")
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "postgres"])
+def test_landed_keys_are_compared_with_their_homes_as_a_multiset(backend, tmp_path, request):
+    """The accounting's shortcut (pipeline/accounting.py, `_same_keys`): the anti-join is skipped only when the
+    landed keys and their homes' keys are the same multiset, on either warehouse."""
+    from fund_pipeline.pipeline.accounting import _same_keys
+    from fund_pipeline.warehouse import Warehouse
+
+    url = request.getfixturevalue("postgres_url") if backend == "postgres" else f"duckdb:///{tmp_path / 'w.duckdb'}"
+    warehouse = Warehouse.from_url(url)
+    landed = pd.DataFrame({"row_key": ["k1", "k2", "k3", None]})
+    homes = {"the same, in another order": (["k3", "k1", "k2"], True), "one missing": (["k1", "k2"], False),
+             "one twice, one missing": (["k1", "k1", "k2"], False), "one more": (["k1", "k2", "k3", "k4"], False),
+             "another key": (["k1", "k2", "k9"], False)}
+    try:
+        warehouse.replace_table("landing", "same_keys_test", landed)
+        for name, (keys, same) in homes.items():
+            warehouse.replace_table("clean", "same_keys_test", pd.DataFrame({"row_key": pd.array(keys, dtype="string")}))
+            assert _same_keys(warehouse, "select row_key from landing.same_keys_test",
+                              "select row_key from clean.same_keys_test") == same, name
+    finally:
+        for schema in ("landing", "clean"):
+            warehouse.execute(f"drop table if exists {schema}.same_keys_test")
 
 
 def test_layout_invalid_names_the_layout_and_disables_its_source(tmp_path):
