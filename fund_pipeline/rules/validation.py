@@ -112,7 +112,10 @@ def _whole_frame_when_every_row_meets(filter_rows):
     @wraps(filter_rows)
     def apply(self, data, row_condition, domain_kwargs):
         if isinstance(row_condition, Condition) and not isinstance(row_condition, PassThroughCondition):
-            meets = data.eval(self.condition_to_filter_clause(row_condition))
+            try:
+                meets = data.eval(self.condition_to_filter_clause(row_condition))
+            except Exception:  # noqa: BLE001 (GX's own filtering then says what is wrong, as it always did)
+                meets = None
             if isinstance(meets, pd.Series) and meets.dtype == bool and meets.index.equals(data.index) and meets.all():
                 return data
         return filter_rows(self, data, row_condition, domain_kwargs)
