@@ -103,12 +103,22 @@ def stream_dbt(context: dg.AssetExecutionContext, args: list[str], target_path: 
         # Interrupted (Ctrl-C, the run cancelled) while dbt runs: a thread cannot be stopped from outside, and
         # dbt holds the warehouse, so its command ends first (seconds), then the step stops.
         context.log.warning("运行被中断:等待 dbt 结束当前命令后停止")
-        thread.join()
+        _join_through_interrupts(thread)
         raise
     thread.join()
     if "error" in outcome:
         raise outcome["error"]
     _raise_if_failed(args, outcome["result"], errors, target_path)
+
+
+def _join_through_interrupts(thread: threading.Thread) -> None:
+    """Wait for dbt's thread even when interrupted again meanwhile (a second Ctrl-C, or the service repeating
+    its interrupt): the step must not stop while dbt still holds the warehouse."""
+    while thread.is_alive():
+        try:
+            thread.join()
+        except BaseException:  # noqa: BLE001, S112 - the first interrupt is raised once dbt has ended
+            continue
 
 
 def _invoke(args: list[str], target_path: Path, on_event, environment: dict[str, str] | None = None):
