@@ -92,15 +92,20 @@ def _context():
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context.variables.progress_bars = ProgressBarsConfig(globally=False)  # keep run logs readable
+    _lighten_pandas_engine()
+    return context
+
+
+def _lighten_pandas_engine() -> None:
+    """Two habits of GX's pandas engine that cost time and change no answer (tests: test_gx_speed_paths.py)."""
     from great_expectations.execution_engine import pandas_execution_engine
 
     # GX hashes every frame under a gigabyte into its batch markers, then again for the failing checks' second
     # pass: 0.4 s at a million payments, for a fingerprint nothing reads (a row's lineage is its file's SHA-256).
     pandas_execution_engine.HASH_THRESHOLD = 0
     engine = pandas_execution_engine.PandasExecutionEngine
-    if not getattr(engine._apply_row_condition_filter, "keeps_whole_frames", False):
+    if not hasattr(engine._apply_row_condition_filter, "__wrapped__"):  # not wrapped already
         engine._apply_row_condition_filter = _whole_frame_when_every_row_meets(engine._apply_row_condition_filter)
-    return context
 
 
 def _whole_frame_when_every_row_meets(filter_rows):
@@ -120,7 +125,6 @@ def _whole_frame_when_every_row_meets(filter_rows):
                 return data
         return filter_rows(self, data, row_condition, domain_kwargs)
 
-    apply.keeps_whole_frames = True
     return apply
 
 
