@@ -109,3 +109,42 @@ def test_a_run_executed_in_process_is_kept_open_from_its_creation(tmp_path):
         assert (runs / f"{here.run_id}.db-wal").exists()
         assert (runs / f"{elsewhere.run_id}.db").exists() and not (runs / f"{elsewhere.run_id}.db-wal").exists()
     assert not (runs / f"{here.run_id}.db-wal").exists()  # closed with the instance
+
+
+def test_the_index_is_still_opened_per_use_through_one_engine_and_its_check_rows_are_read_back(tmp_path, monkeypatch):
+    """Dagster's SQLite storage builds a new engine for every use of the cross-run index and asks for a table's
+    existence before every asset check event; here one open-per-use engine serves every use and a table seen
+    once is known. What is stored is the same: another instance reads the check's executions back."""
+    import sqlalchemy
+
+    home = _home(tmp_path)
+    built = []
+    real_create_engine = sqlalchemy.create_engine
+
+    def counting_create_engine(url, *args, **kwargs):
+        built.append(str(url))
+        return real_create_engine(url, *args, **kwargs)
+
+    @dg.asset(check_specs=[dg.AssetCheckSpec(f"rule_{i}", asset="payments") for i in range(5)])
+    def payments():
+        yield dg.Output(None)
+        for i in range(5):
+            yield dg.AssetCheckResult(check_name=f"rule_{i}", passed=i != 3)
+
+    with _instance(home) as instance:
+        storage = instance.event_log_storage
+        assert storage.has_table("asset_check_executions") and not storage.has_table("no_such_table")
+        for module in ("dagster._core.storage.event_log.sqlite.sqlite_event_log", "fund_pipeline.event_log"):
+            monkeypatch.setattr(f"{module}.create_engine", counting_create_engine)
+        result = dg.materialize([payments], instance=instance)
+        assert result.success
+        # the index engine built before the run served every use (Dagster's own storage builds one per use)
+        assert [url for url in built if url.endswith("index.db")] == []
+        assert not storage.has_table("no_such_table")  # an answer "no" is asked again, not kept
+    with _instance(home) as other:
+        outcomes = {}
+        for i in range(5):
+            key = dg.AssetCheckKey(dg.AssetKey("payments"), f"rule_{i}")
+            [execution] = other.event_log_storage.get_asset_check_execution_history(key, limit=5)
+            outcomes[i] = execution.status.value
+        assert outcomes == {0: "SUCCEEDED", 1: "SUCCEEDED", 2: "SUCCEEDED", 3: "FAILED", 4: "SUCCEEDED"}
