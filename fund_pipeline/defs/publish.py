@@ -279,12 +279,9 @@ def record_reconciliations(warehouse: Warehouse, entities: list[tuple[str, list[
     """Per source, file and year of each entity (entity, its sources, its years), rows and money landed =
     published + quarantined + set aside: recorded for the run (audit.row_reconciliation) and as the current
     state (audit.current_reconciliation), for all the entities in one write of each."""
-    frames, slices = [], []
-    for entity, specs, years in entities:
-        scope = years_condition(years) if years else ""
-        frames.append(recount(warehouse, entity, specs, scope))
-        slices.append(f"entity = '{entity}'" + (f" and {scope}" if scope else ""))
-    reconciliation = pd.concat(frames, ignore_index=True).assign(run_id=run_id)
+    scoped = [(entity, specs, years_condition(years) if years else "") for entity, specs, years in entities]
+    reconciliation = recount(warehouse, scoped).assign(run_id=run_id)
+    slices = [f"entity = '{entity}'" + (f" and {scope}" if scope else "") for entity, _, scope in scoped]
     where = " or ".join(f"({s})" for s in slices)
     for table, run_scope in (("row_reconciliation", f"run_id = '{run_id}' and "), ("current_reconciliation", "")):
         warehouse.append("audit", table, reconciliation, delete_where=f"{run_scope}({where})"

@@ -24,42 +24,60 @@ def money_field(entity: str) -> str | None:
     return next((f.name for f in ENTITIES[entity] if f.type == "money"), None)
 
 
-def _counts(warehouse: Warehouse, schema: str, table: str, entity: str, where: str) -> pd.DataFrame:
-    if not warehouse.table_exists(schema, table):
-        return pd.DataFrame(columns=[*KEYS, "rows", "amount"])
+PARTS = ("landed", "published", "quarantined", "set_aside")
+
+
+def _counted(item: int, entity: str, schema: str, table: str, part: str, where: str) -> str:
+    """One part's rows and money per source, file and year, as a select to be unioned with the others."""
     money = money_field(entity) and ("amount" if table == SET_ASIDE_TABLE else money_field(entity))
     year = "fiscal_year" if any(f.name == "fiscal_year" for f in ENTITIES[entity]) else "cast(null as bigint)"
     amount = f"coalesce(sum({money}), 0)" if money else "0"
-    sql = (f'select source, source_file, {year} as fiscal_year, count(*) as rows, {amount} as amount '
-           f'from {schema}."{table}" where {where or "true"} group by 1, 2, 3')
-    return warehouse.query(sql)
+    return (f"select {item} as item, '{part}' as part, source, source_file, {year} as fiscal_year, "
+            f'count(*) as rows, cast({amount} as double precision) as amount '
+            f'from {schema}."{table}" where {where or "true"} group by 3, 4, 5')
 
 
-def recount(warehouse: Warehouse, entity: str, specs: list[SourceSpec], scope: str = "") -> pd.DataFrame:
-    """Per source, file and year: landed = published + quarantined + set aside, in rows and in money."""
-    scope_and = f"({scope}) and " if scope else ""
-    landed = [_counts(warehouse, "landing", s.name, entity, scope) for s in specs]
-    parts = {
-        "landed": pd.concat(landed, ignore_index=True) if landed else pd.DataFrame(columns=[*KEYS, "rows", "amount"]),
-        "published": _counts(warehouse, "clean", entity, entity, scope),
-        "quarantined": _counts(warehouse, "quarantine", entity, entity, scope),
-        "set_aside": _counts(warehouse, "audit", SET_ASIDE_TABLE, entity, f"{scope_and}entity = '{entity}'"),
-    }
-    frames = []
-    for name, frame in parts.items():
-        frame = frame.assign(fiscal_year=pd.to_numeric(frame["fiscal_year"]).astype("Int64").fillna(-1))
-        frames.append(frame.set_index(KEYS)[["rows", "amount"]].astype(float)
-                      .rename(columns={"rows": name, "amount": f"{name}_amount"}))
-    table = pd.concat(frames, axis=1).fillna(0.0).reset_index()
-    sources = {s.name for s in specs}
+def recount(warehouse: Warehouse, entities: list[tuple[str, list[SourceSpec], str]]) -> pd.DataFrame:
+    """Per entity (with its sources and a scope, a condition on fiscal years or none), source, file and year:
+    landed = published + quarantined + set aside, in rows and in money; the counts read by one query."""
+    present = set(warehouse.query("select table_schema, table_name from information_schema.tables")
+                  .itertuples(index=False, name=None))
+    selects = []
+    for item, (entity, specs, scope) in enumerate(entities):
+        scope_and = f"({scope}) and " if scope else ""
+        parts = [*(("landing", s.name, "landed", scope) for s in specs),
+                 ("clean", entity, "published", scope), ("quarantine", entity, "quarantined", scope),
+                 ("audit", SET_ASIDE_TABLE, "set_aside", f"{scope_and}entity = '{entity}'")]
+        selects += [_counted(item, entity, *part) for part in parts if part[:2] in present]
+    counted = (warehouse.query(" union all ".join(selects)) if selects else
+               pd.DataFrame(columns=["item", "part", *KEYS, "rows", "amount"]))
+    counted["fiscal_year"] = pd.to_numeric(counted["fiscal_year"]).astype("Int64").fillna(-1)
+    wide = counted.groupby(["item", *KEYS, "part"], dropna=False)[["rows", "amount"]].sum().unstack("part")
+    return pd.concat([_reconciled(wide, item, entity, {s.name for s in specs})
+                      for item, (entity, specs, _) in enumerate(entities)], ignore_index=True)
+
+
+def _reconciled(wide: pd.DataFrame, item: int, entity: str, sources: set[str]) -> pd.DataFrame:
+    columns = {}
+    for part in PARTS:
+        columns[part] = _part(wide, "rows", part)
+        columns[f"{part}_amount"] = _part(wide, "amount", part)
+    table = pd.DataFrame(columns, index=wide.index).astype(float)
+    table = table[table.index.get_level_values("item") == item].droplevel("item").reset_index()
     table = table[table["source"].isin(sources)]
-    for name in parts:
+    for name in PARTS:
         table[name] = table[name].astype(int)
     table["reconciles"] = (table["landed"] == table["published"] + table["quarantined"] + table["set_aside"]) & (
         (table["landed_amount"] - table["published_amount"] - table["quarantined_amount"]
          - table["set_aside_amount"]).abs() <= 1.0)
     table["fiscal_year"] = table["fiscal_year"].replace(-1, pd.NA).astype("Int64")
     return table.assign(entity=entity).sort_values(KEYS).reset_index(drop=True)
+
+
+def _part(wide: pd.DataFrame, measure: str, part: str) -> pd.Series:
+    if (measure, part) in wide.columns:
+        return wide[(measure, part)].fillna(0.0)
+    return pd.Series(0.0, index=wide.index)
 
 
 def unaccounted_findings(warehouse: Warehouse, specs: list[SourceSpec], catalogue: Catalogue, run_id: str) -> pd.DataFrame:
