@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from fund_pipeline.access.door import guarded, url_without_password
-from fund_pipeline.settings import Settings, available_cpus
+from fund_pipeline.settings import Settings, available_cpus, dbt_target_path
 
 
 def _sample(args) -> int:
@@ -86,14 +86,18 @@ def _run(args) -> int:
         import warnings
 
         warnings.simplefilter("ignore")  # library deprecation notices are for developers (--verbose shows them)
+    from fund_pipeline.defs.dbt_worker import building_in_worker
     from fund_pipeline.pipeline.read_ahead import reading_ahead
     from fund_pipeline.rules.gx_worker import validating_in_worker
 
     # While Dagster and dbt load, new files are read in other processes; unless a large source keeps the second
-    # CPU busy reading, GX is imported and the suites validated in another process too.
-    with reading_ahead(settings, args.source) as read_ahead, \
-            validating_in_worker(available_cpus() >= 2 and not read_ahead):
-        outcome = _run_pipeline(settings, args, read_ahead)
+    # CPU busy reading, GX is imported and the suites validated in another process too, and dbt is made ready
+    # and builds in a third.
+    with reading_ahead(settings, args.source) as read_ahead:
+        second_cpu = available_cpus() >= 2 and not read_ahead
+        with validating_in_worker(second_cpu), \
+                building_in_worker(second_cpu, dbt_target_path(settings.warehouse_url), settings.dbt_env()):
+            outcome = _run_pipeline(settings, args, read_ahead)
     if outcome is None:
         return 2
     print(outcome.describe())

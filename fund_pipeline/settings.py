@@ -6,6 +6,7 @@ nothing else calls `os.environ` for pipeline configuration.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -238,6 +239,18 @@ def reader_workers(env: dict[str, str] | None = None) -> int:
     if env.get("FUND_PIPELINE_READ_WORKERS", "").strip():
         return max(1, int(env["FUND_PIPELINE_READ_WORKERS"]))
     return available_cpus()
+
+
+def dbt_target_path(warehouse_url: str) -> Path:
+    """dbt's target folder for one warehouse, the same on every run.
+
+    dbt re-parses the whole project when the connection differs from the one its partial-parse state was saved
+    with (the DuckDB file is part of the profile). dagster-dbt gives each invocation a new folder, seeded from
+    dbt/target's state, so every run on any warehouse but the one last parsed for parsed everything again (and
+    the folders piled up). A folder per warehouse keeps that warehouse's state from run to run; the dbt build
+    lock makes one dbt at a time use it."""
+    key = hashlib.sha256(warehouse_url.encode("utf-8")).hexdigest()[:12]
+    return DBT_PROJECT_DIR / "target" / f"warehouse-{key}"  # under dbt_project.yml's target-path
 
 
 def available_cpus() -> int:

@@ -1,5 +1,5 @@
-"""dbt runs inside the step's process (defs/dbt_runner.py): a failure fails the step with dbt's own error, and
-the warehouse file is free for the steps after it."""
+"""dbt runs inside the step's process (defs/dbt_runner.py), or in the run's dbt worker (defs/dbt_worker.py): a
+failure fails the step with dbt's own error, and the warehouse file is free for the steps after it."""
 
 from __future__ import annotations
 
@@ -87,3 +87,68 @@ def test_ctrl_c_while_dbt_builds_stops_the_run_cleanly_and_the_next_run_complete
     again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert re.search(r"运行 \w{8}:完成", again.stdout) and "建模 fund_flow 完成" in again.stdout
+
+
+def _build_models(url: str, tmp_path: Path):
+    """The dbt step alone, every model, on the warehouse at `url` (no step kept: the cache is off)."""
+    from dataclasses import replace
+
+    settings = replace(Settings.from_env().with_overrides(inbox=tmp_path / "inbox", warehouse_url=url,
+                                                          reports_dir=tmp_path / "reports"), cache_dir=None)
+    definitions = build_definitions(settings)
+    models = [key for key in definitions.resolve_all_asset_keys() if key.path[0] == "warehouse"]
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = definitions.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, asset_selection=models, raise_on_error=False)
+    built = sorted(e.asset_key.path[-1] for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION")
+    checks = sorted((e.event_specific_data.check_name, e.event_specific_data.passed) for e in result.all_events
+                    if e.event_type_value == "ASSET_CHECK_EVALUATION")
+    with duckdb.connect(":memory:") as con:  # the worker closed its connection to the file too
+        con.execute(f"attach '{url.removeprefix('duckdb:///')}' as w")
+        rows = {m: con.execute(f"select count(*) from w.marts.{m}").fetchone()[0]
+                for m in ("fund_flow", "channel_summary", "household_transfers")}
+    return result.success, built, checks, rows
+
+
+def test_the_runs_dbt_worker_builds_what_the_steps_own_process_builds(duckdb_run, tmp_path, monkeypatch):
+    """`fund-pipeline run` builds dbt in a worker process that imported dbt and parsed the project as the run
+    began (defs/dbt_worker.py): the same models, the same dbt tests passed, the same rows as a build in the
+    step's own process, and the warehouse free again afterwards."""
+    from fund_pipeline.defs import dbt_worker
+    from fund_pipeline.settings import dbt_target_path
+
+    _, source_url, _ = duckdb_run
+    here, there = tmp_path / "here.duckdb", tmp_path / "there.duckdb"
+    for copy in (here, there):
+        shutil.copy(source_url.removeprefix("duckdb:///"), copy)
+    in_process = _build_models(f"duckdb:///{here}", tmp_path)
+
+    commands = []
+    invoke = dbt_worker.DbtWorker.invoke
+    monkeypatch.setattr(dbt_worker.DbtWorker, "invoke", lambda self, *a: commands.append(a[0]) or invoke(self, *a))
+    url = f"duckdb:///{there}"
+    settings = Settings.from_env().with_overrides(warehouse_url=url)
+    with dbt_worker.building_in_worker(True, dbt_target_path(url), settings.dbt_env()):
+        worker_pids = set(dbt_worker.active().pool._processes)
+        in_worker = _build_models(url, tmp_path)
+    assert in_worker == in_process and in_worker[0]
+    assert len(in_worker[1]) == 16 and all(passed for _, passed in in_worker[2])
+    assert [c[0] for c in commands] == ["build"] and os.getpid() not in worker_pids
+
+
+def test_a_dbt_worker_that_died_leaves_the_build_to_the_steps_process(duckdb_run, tmp_path):
+    from fund_pipeline.defs import dbt_worker
+    from fund_pipeline.settings import dbt_target_path
+
+    _, source_url, _ = duckdb_run
+    path = tmp_path / "w.duckdb"
+    shutil.copy(source_url.removeprefix("duckdb:///"), path)
+    url = f"duckdb:///{path}"
+    with dbt_worker.building_in_worker(True, dbt_target_path(url), Settings.from_env().with_overrides(
+            warehouse_url=url).dbt_env()):
+        worker = dbt_worker.active()
+        for pid in list(worker.pool._processes):
+            os.kill(pid, signal.SIGKILL)
+        result = _build_models(url, tmp_path)
+        assert worker.broken and dbt_worker.active() is None
+    assert result[0] and len(result[1]) == 16

@@ -122,12 +122,11 @@ def test_report_links_the_great_expectations_data_docs(duckdb_run):
 def test_dbt_keeps_each_warehouses_parse_state_between_runs(duckdb_run, monkeypatch):
     """dbt's partial-parse state is kept in a target folder of the warehouse's own: the next dbt command on that
     warehouse parses nothing again (a state saved for another warehouse would make dbt parse everything)."""
-    from fund_pipeline.defs.dbt import warehouse_target_path
     from fund_pipeline.defs.dbt_runner import run_dbt
-    from fund_pipeline.settings import Settings
+    from fund_pipeline.settings import Settings, dbt_target_path
 
     _, url, _ = duckdb_run
-    target = warehouse_target_path(url)
+    target = dbt_target_path(url)
     assert (target / "partial_parse.msgpack").exists()
     for name, value in Settings.from_env().with_overrides(warehouse_url=url).dbt_env().items():
         monkeypatch.setenv(name, value)

@@ -19,7 +19,7 @@ from fund_pipeline.defs.resources import FundPipelineResource
 from fund_pipeline.instance_config import DBT_POOL
 from fund_pipeline.pipeline.step_inputs import StepRecord, forget, inputs_digest, record, recorded, unchanged
 from fund_pipeline.pipeline.unpublished import create_unpublished_tables
-from fund_pipeline.settings import DBT_PROJECT_DIR
+from fund_pipeline.settings import DBT_PROJECT_DIR, dbt_target_path
 from fund_pipeline.sources.schemas import ENTITIES
 from fund_pipeline.warehouse import Warehouse
 
@@ -70,7 +70,7 @@ def build_dbt_assets() -> dg.AssetsDefinition:
             if kept is not None:
                 yield from _keep_models(context, kept, context.selected_asset_keys, whole=True)
                 return
-            target_path = warehouse_target_path(fund.warehouse_url)
+            target_path = dbt_target_path(fund.warehouse_url)
             previous = recorded(warehouse, BUILD_STEP) if fund.cache_path is not None else None
             unaffected = _unaffected_models(context, warehouse, previous, inputs)
             forget(warehouse, BUILD_STEP)
@@ -224,18 +224,6 @@ def _builds_everything(context: dg.AssetExecutionContext) -> bool:
 # The run's manifest.json and run_results.json: Dagster learns each model's result from dbt's event stream, and
 # the manifest the assets are defined from is the parse's (dbt/target), so writing them is work nobody reads.
 SKIPPED_ARTIFACTS = ("--no-write-json",)
-
-
-def warehouse_target_path(warehouse_url: str) -> Path:
-    """dbt's target folder for one warehouse, the same on every run.
-
-    dbt re-parses the whole project when the connection differs from the one its partial-parse state was saved
-    with (the DuckDB file is part of the profile). dagster-dbt gives each invocation a new folder, seeded from
-    dbt/target's state, so every run on any warehouse but the one last parsed for parsed everything again (and
-    the folders piled up). A folder per warehouse keeps that warehouse's state from run to run; the dbt build
-    lock makes one dbt at a time use it."""
-    key = hashlib.sha256(warehouse_url.encode("utf-8")).hexdigest()[:12]
-    return dbt_project.project_dir / dbt_project.target_path / f"warehouse-{key}"
 
 
 def mart_key(name: str) -> dg.AssetKey:

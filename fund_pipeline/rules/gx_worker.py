@@ -44,7 +44,7 @@ class Worker:
     """One process that imports GX, validates suites and renders their Data Docs pages."""
 
     def __init__(self):
-        self.pool = ProcessPoolExecutor(1, mp_context=_start_method(), initializer=_start_in_worker)
+        self.pool = ProcessPoolExecutor(1, mp_context=start_method(), initializer=_start_in_worker)
         self.pool.submit(int)  # starts the process now, so that GX is imported while the run starts
         self.broken = False
 
@@ -152,7 +152,7 @@ def _sendable(frame: pd.DataFrame) -> Iterator[_SentFrame]:
             os.unlink(path)
 
 
-def _start_method():
+def start_method():
     """forkserver where there is one: the worker starts from a clean process, never from a copy of this
     threaded one. Windows has only spawn."""
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"

@@ -1,0 +1,181 @@
+"""dbt in a second process, for the runs of `fund-pipeline run`, started as the run begins.
+
+A dbt build in the step's own process (defs/dbt_runner.py) first loads what its command needs: the rest of dbt
+(its tasks, networkx), the adapter, the project's parse state. On a re-sent ledger that is 0.6 s of a 1.5 s dbt
+step, on the one core the run's steps use. Here a worker process does it while the run lands and publishes: it
+imports dbt and parses the project as it starts, then runs the run's dbt build from that parsed manifest (dbt
+skips its own parse for a manifest handed to `dbtRunner`). dbt's events come back to the step as they happen,
+through a queue, and become Dagster events there, exactly as from the step's own thread.
+
+`invoke`, the dbt command itself through dbt's programmatic entry point, is the same in either process; this
+module imports nothing of Dagster's, so the worker loads dbt alone.
+
+The worker has the warehouse only while its command runs: the step releases its connection first, and the
+worker closes dbt's DuckDB database before it answers, as the in-process build does. If the worker cannot start
+or dies, the step builds in its own process. Runs whose large source is read ahead build in their own process
+too: the second CPU is the reader's then (as for the GX worker, rules/gx_worker.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import shutil
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from types import SimpleNamespace
+
+from fund_pipeline.settings import DBT_PROJECT_DIR
+
+_log = logging.getLogger(__name__)
+
+RESULT_EVENTS = frozenset({"LogModelResult", "LogTestResult", "LogSeedResult", "LogSnapshotResult"})
+LOGGED_LEVELS = frozenset({"info", "warn", "error"})  # what `dbt` prints by default
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+FINISHED = "__finished__"  # the last message of a command on the event queue
+
+
+class DbtWorker:
+    """One process that imports dbt, parses the project, then runs the run's dbt commands."""
+
+    def __init__(self, target_path: Path, environment: dict[str, str]):
+        from fund_pipeline.rules.gx_worker import start_method
+
+        context = start_method()
+        self.events = context.Queue()
+        self.pool = ProcessPoolExecutor(1, mp_context=context, initializer=_start_in_worker,
+                                        initargs=(self.events, str(target_path), environment))
+        self.pool.submit(int)  # starts the process now: dbt is imported and parsed while the run starts
+        self.broken = False
+
+    def invoke(self, args: list[str], target_path: Path, environment: dict[str, str]) -> Future:
+        return self.pool.submit(_invoke_in_worker, args, str(target_path), environment)
+
+    def next_message(self, command: Future, wait_s: float = 0.2) -> dict | None:
+        """The command's next message from dbt, or None when it is finished (or the worker died)."""
+        while True:
+            try:
+                message = self.events.get(timeout=wait_s)
+            except queue.Empty:
+                if command.done() and command.exception() is not None:
+                    return None  # died without its end marker
+                continue
+            return None if message == FINISHED else message
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.events.close()
+
+
+_active: DbtWorker | None = None
+
+
+def active() -> DbtWorker | None:
+    return _active if _active is not None and not _active.broken else None
+
+
+@contextlib.contextmanager
+def building_in_worker(enabled: bool, target_path: Path, environment: dict[str, str]) -> Iterator[None]:
+    """Within the block, dbt commands run in a worker process started now (when `enabled`)."""
+    global _active
+    if not enabled or _active is not None:
+        yield
+        return
+    try:
+        worker = DbtWorker(target_path, environment)
+    except (OSError, ValueError) as error:
+        _log.warning("无法启动 dbt 进程(%s),由运行进程自行构建", error)
+        yield
+        return
+    _active = worker
+    try:
+        yield
+    finally:
+        _active = None
+        with contextlib.suppress(BrokenProcessPool, OSError):
+            worker.close()
+
+
+def invoke(args: list[str], target_path: Path, on_event, environment: dict[str, str] | None = None,
+           manifest=None):
+    """One dbt command in this process; `manifest`, when given, is used instead of parsing the project."""
+    from dbt.cli.main import dbtRunner
+
+    _seed_partial_parse(target_path)
+    full_args = [*args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+                 "--target-path", str(target_path), "--log-path", str(target_path),
+                 "--log-level", "none",  # dbt's console lines come back through the callback
+                 "--log-level-file", "debug"]  # its debug log, dbt.log in the target folder, as the dbt command writes
+    with _environment({"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **(environment or {})}):
+        try:
+            return dbtRunner(manifest=manifest, callbacks=[on_event]).invoke(full_args)
+        finally:
+            _close_duckdb_environment()
+
+
+def _seed_partial_parse(target_path: Path) -> None:
+    """A new target folder starts from the project's parse state, as dagster-dbt seeds its own folders."""
+    seed = DBT_PROJECT_DIR / "target" / PARTIAL_PARSE_FILE
+    destination = target_path / PARTIAL_PARSE_FILE
+    if seed.exists() and not destination.exists():
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(seed, destination)
+
+
+def _close_duckdb_environment() -> None:
+    """dbt-duckdb keeps its database open in a class attribute until the process exits; the warehouse file must
+    be free again for the steps after dbt, which open it in this same process."""
+    with contextlib.suppress(ImportError):
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+        with DuckDBConnectionManager._LOCK:
+            environment, DuckDBConnectionManager._ENV = DuckDBConnectionManager._ENV, None
+        if environment is not None:
+            environment.close()
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+# In the worker.
+_events = None
+_parsed: dict[str, object] = {}  # target folder -> the manifest parsed for it, used by one command
+
+
+def _start_in_worker(events, target_path: str, environment: dict[str, str]) -> None:
+    global _events
+    _events = events
+    os.environ.update(environment)  # the forkserver's environment predates the run's settings
+    with contextlib.suppress(Exception):  # a parse that fails leaves the build to parse (and report) itself
+        result = invoke(["parse", "--no-write-json"], Path(target_path), lambda msg: None)
+        if result.success:
+            _parsed[target_path] = result.result
+
+
+def _invoke_in_worker(args: list[str], target_path: str, environment: dict[str, str]) -> SimpleNamespace:
+    from dbt_common.events.functions import msg_to_dict
+
+    def on_event(msg) -> None:
+        if msg.info.name in RESULT_EVENTS or msg.info.level in LOGGED_LEVELS:
+            _events.put(msg_to_dict(msg))
+
+    try:
+        result = invoke(args, Path(target_path), on_event, environment, manifest=_parsed.pop(target_path, None))
+        return SimpleNamespace(success=result.success, exception=str(result.exception) if result.exception else None)
+    finally:
+        _events.put(FINISHED)
