@@ -12,8 +12,10 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from fund_pipeline.pipeline.read_ahead import reading_ahead
+from fund_pipeline.defs.dbt_worker import DbtWorker, active, building_in_worker, start_deferred
+from fund_pipeline.pipeline.read_ahead import reading_ahead, when_read
 from fund_pipeline.pipeline.runner import run_pipeline
+from fund_pipeline.settings import dbt_target_path
 from fund_pipeline_tests.test_landing_incremental import SOURCE, landing_metadata, settings_for, state
 
 BROKEN = "农业农村局/惠农补贴/2016/坏表镇.xlsx"
@@ -29,16 +31,26 @@ def runs(sample_inbox, dagster_home, tmp_path_factory):
     inbox = work / "inbox"
     shutil.copytree(sample_inbox, inbox)
     (inbox / BROKEN).write_bytes(b"PK\x03\x04 not a workbook")
-    out = {}
+    out, invoke = {}, DbtWorker.invoke  # counted, as the worker's commands
     for name, cache in (("ahead", work / "ahead-cache"), ("blocked", work / "blocked-cache")):
         settings = settings_for(inbox, work / name, cache)
         if name == "blocked":  # the workers' cache folder cannot be made: nothing is kept, the step reads
             (cache / "landing").mkdir(parents=True)
             (cache / "landing" / SOURCE).write_text("not a folder", encoding="utf-8")
-        # Every source is read ahead; only the rosters have a large source's share of the bytes.
-        with reading_ahead(settings, min_bytes=source_bytes(inbox) - 1) as ahead:
+        # Every source is read ahead; only the rosters have a large source's share of the bytes. As in
+        # `fund-pipeline run`, dbt's worker starts once they are read (the first run only).
+        with reading_ahead(settings, min_bytes=source_bytes(inbox) - 1) as ahead, \
+                building_in_worker(name == "ahead", dbt_target_path(settings.warehouse_url), settings.dbt_env(),
+                                   deferred=True):
             out[f"{name}_sources"] = ahead
-            out[name] = run_pipeline(settings, read_ahead=ahead)
+            when_read(lambda: out.setdefault("worker_before_start", active()))
+            when_read(start_deferred)
+            commands = out.setdefault(f"{name}_dbt_commands", [])
+            DbtWorker.invoke = lambda self, args, *rest, seen=commands: seen.append(args[0]) or invoke(self, args, *rest)
+            try:
+                out[name] = run_pipeline(settings, read_ahead=ahead)
+            finally:
+                DbtWorker.invoke = invoke
         out[f"{name}_state"] = state(settings.warehouse_url, out[name].run_id)
     plain = settings_for(inbox, work / "plain", work / "plain-cache")
     out["plain"] = run_pipeline(plain)
@@ -52,6 +64,15 @@ def test_the_runs_succeed_and_read_the_source_ahead(runs):
     for name in ("ahead", "blocked", "plain"):
         assert runs[name].success, runs[name].error
     assert runs["ahead_sources"] == runs["blocked_sources"] == frozenset({SOURCE})
+
+
+def test_dbts_worker_started_once_the_large_source_was_read_and_built(runs):
+    """`fund-pipeline run` keeps the second CPU for the reader while a large source is read ahead, then starts
+    dbt's worker (defs/dbt_worker.py): not before the rosters were read, and the build went to it (the tables it
+    built are compared with the plain run's below)."""
+    assert runs["worker_before_start"] is None
+    assert runs["ahead_dbt_commands"] == ["build"]
+    assert runs["blocked_dbt_commands"] == []  # a block not enabled starts none: dbt built in the run's process
 
 
 @pytest.mark.parametrize("run", ["ahead", "blocked"])

@@ -12,8 +12,9 @@ module imports nothing of Dagster's, so the worker loads dbt alone.
 
 The worker has the warehouse only while its command runs: the step releases its connection first, and the
 worker closes dbt's DuckDB database before it answers, as the in-process build does. If the worker cannot start
-or dies, the step builds in its own process. Runs whose large source is read ahead build in their own process
-too: the second CPU is the reader's then (as for the GX worker, rules/gx_worker.py).
+or dies, the step builds in its own process. In a run whose large source is read ahead, the second CPU is the
+reader's until that source is read: the worker starts then (`start_deferred`), with the source's landing and
+publishing still ahead of the dbt step.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class DbtWorker:
 
 
 _active: DbtWorker | None = None
+_start_later = None  # starts the worker of a block whose worker waits for the second CPU
 
 
 def active() -> DbtWorker | None:
@@ -79,25 +81,41 @@ def active() -> DbtWorker | None:
 
 
 @contextlib.contextmanager
-def building_in_worker(enabled: bool, target_path: Path, environment: dict[str, str]) -> Iterator[None]:
-    """Within the block, dbt commands run in a worker process started now (when `enabled`)."""
-    global _active
-    if not enabled or _active is not None:
+def building_in_worker(enabled: bool, target_path: Path, environment: dict[str, str],
+                       deferred: bool = False) -> Iterator[None]:
+    """Within the block, dbt commands run in a worker process started now (when `enabled`), or, if `deferred`,
+    when `start_deferred` is called (once the second CPU is free); until then they run in this process."""
+    global _active, _start_later
+    if not enabled or _active is not None or _start_later is not None:
         yield
         return
-    try:
-        worker = DbtWorker(target_path, environment)
-    except (OSError, ValueError) as error:
-        _log.warning("无法启动 dbt 进程(%s),由运行进程自行构建", error)
-        yield
-        return
-    _active = worker
+    if deferred:
+        _start_later = lambda: _start(target_path, environment)  # noqa: E731
+    else:
+        _start(target_path, environment)
     try:
         yield
     finally:
-        _active = None
-        with contextlib.suppress(BrokenProcessPool, OSError):
-            worker.close()
+        worker, _active, _start_later = _active, None, None
+        if worker is not None:
+            with contextlib.suppress(BrokenProcessPool, OSError):
+                worker.close()
+
+
+def start_deferred() -> None:
+    """Start the worker of a `deferred` block, if it has not started."""
+    global _start_later
+    start, _start_later = _start_later, None
+    if start is not None:
+        start()
+
+
+def _start(target_path: Path, environment: dict[str, str]) -> None:
+    global _active
+    try:
+        _active = DbtWorker(target_path, environment)
+    except (OSError, ValueError) as error:
+        _log.warning("无法启动 dbt 进程(%s),由运行进程自行构建", error)
 
 
 def invoke(args: list[str], target_path: Path, on_event, environment: dict[str, str] | None = None,

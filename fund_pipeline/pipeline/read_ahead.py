@@ -39,6 +39,8 @@ from fund_pipeline.sources.spec import SourceSpec, load_layouts
 
 _log = logging.getLogger(__name__)
 _pending: dict[str, list[tuple[Future, Path, str, str]]] = {}  # source -> (read, file, path in the inbox, SHA-256)
+_large_unread: set[str] = set()  # the large sources whose steps have not yet taken their reads
+_when_read: list[Callable[[], object]] = []
 
 
 @contextlib.contextmanager
@@ -65,10 +67,20 @@ def reading_ahead(settings: Settings, sources: list[str] | None = None,
         _forget(pool)
         yield frozenset()
         return
+    _large_unread.update(late)
     try:
         yield late
     finally:
         _forget(pool)
+
+
+def when_read(callback: Callable[[], object]) -> None:
+    """Call `callback` once the large sources being read ahead are read (the second CPU is free again): at once
+    if none is being read."""
+    if _large_unread:
+        _when_read.append(callback)
+    else:
+        callback()
 
 
 def wait_for(source: str, read_here: Callable[[Path, str], object]) -> tuple[set[tuple[str, str]], dict]:
@@ -87,11 +99,18 @@ def wait_for(source: str, read_here: Callable[[Path, str], object]) -> tuple[set
         if (relative, sha) not in here:
             with contextlib.suppress(Exception):  # the step reads a file whose entry is missing
                 ahead.add(future.result())
+    if source in _large_unread:
+        _large_unread.discard(source)
+        if not _large_unread:
+            while _when_read:
+                _when_read.pop(0)()
     return ahead - {None}, here
 
 
 def _forget(pool) -> None:
     _pending.clear()
+    _large_unread.clear()
+    _when_read.clear()
     if pool is not None:
         pool.shutdown(wait=True, cancel_futures=True)
 
