@@ -140,6 +140,7 @@ def _messages_from_worker(worker, args: list[str], target_path: Path, environmen
     except BaseException:
         warn("运行被中断:等待 dbt 结束当前命令后停止")  # the worker holds the warehouse until it ends
         _join_through_interrupts(lambda: futures_wait([command]), lambda: not command.done())
+        worker.drain()
         raise
     try:
         outcome["result"] = command.result()

@@ -67,6 +67,12 @@ class DbtWorker:
                 continue
             return None if message == FINISHED else message
 
+    def drain(self) -> None:
+        """Drop what is left of an interrupted command's messages, up to its end marker."""
+        with contextlib.suppress(queue.Empty, OSError, EOFError, ValueError):
+            while self.events.get(timeout=1.0) != FINISHED:
+                pass
+
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.events.close()
@@ -178,6 +184,9 @@ _parsed: dict[str, object] = {}  # target folder -> the manifest parsed for it, 
 def _start_in_worker(events, target_path: str, environment: dict[str, str]) -> None:
     global _events
     _events = events
+    # Every command's messages reach the run before its end marker does; what an interrupted run leaves unread
+    # must not keep this process from ending.
+    events.cancel_join_thread()
     os.environ.update(environment)  # the forkserver's environment predates the run's settings
     with contextlib.suppress(Exception):  # a parse that fails leaves the build to parse (and report) itself
         result = invoke(["parse", "--no-write-json"], Path(target_path), lambda msg: None)
