@@ -86,20 +86,18 @@ def _run(args) -> int:
         import warnings
 
         warnings.simplefilter("ignore")  # library deprecation notices are for developers (--verbose shows them)
-    from fund_pipeline.defs.dbt_worker import building_in_worker, start_deferred
-    from fund_pipeline.pipeline.read_ahead import reading_ahead, when_read
+    from fund_pipeline.defs.dbt_worker import building_in_worker
+    from fund_pipeline.pipeline.read_ahead import reading_ahead
     from fund_pipeline.rules.gx_worker import validating_in_worker
 
     # While Dagster and dbt load, new files are read in other processes; unless a large source keeps the second
-    # CPU busy reading, GX is imported and the suites validated in another process too. dbt is made ready and
-    # builds in a third, started at once, or once the large source is read.
+    # CPU busy reading, GX is imported and the suites validated in another process too. If the run builds dbt
+    # models, dbt is made ready and builds in a third (started by the run, pipeline/runner.py).
     with reading_ahead(settings, args.source) as read_ahead:
         second_cpu = available_cpus() >= 2
         with validating_in_worker(second_cpu and not read_ahead), \
                 building_in_worker(second_cpu, dbt_target_path(settings.warehouse_url), settings.dbt_env(),
-                                   deferred=bool(read_ahead)):
-            if read_ahead:
-                when_read(start_deferred)
+                                   deferred=True):
             outcome = _run_pipeline(settings, args, read_ahead)
     if outcome is None:
         return 2

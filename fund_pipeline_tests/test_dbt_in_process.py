@@ -152,3 +152,25 @@ def test_a_dbt_worker_that_died_leaves_the_build_to_the_steps_process(duckdb_run
         result = _build_models(url, tmp_path)
         assert worker.broken and dbt_worker.active() is None
     assert result[0] and len(result[1]) == 16
+
+
+def test_the_dbt_worker_starts_only_for_a_run_that_builds_models(sample_inbox, dagster_home, tmp_path, monkeypatch):
+    """The worker costs a process that imports dbt and parses the project: a run whose steps all keep their
+    output (nothing new in the inbox) builds no model and starts none; the first run started one and built in it."""
+    from fund_pipeline.defs import dbt_worker
+    from fund_pipeline.pipeline.runner import run_pipeline
+    from fund_pipeline.settings import dbt_target_path
+    from fund_pipeline_tests.test_landing_incremental import settings_for
+
+    started, commands = [], []
+    start, invoke = dbt_worker._start, dbt_worker.DbtWorker.invoke
+    monkeypatch.setattr(dbt_worker, "_start", lambda *a: started.append(1) or start(*a))
+    monkeypatch.setattr(dbt_worker.DbtWorker, "invoke", lambda self, args, *rest: commands.append(args[0])
+                        or invoke(self, args, *rest))
+    settings = settings_for(sample_inbox, tmp_path / "work", tmp_path / "cache")
+    for run in ("first", "again"):
+        with dbt_worker.building_in_worker(True, dbt_target_path(settings.warehouse_url), settings.dbt_env(),
+                                           deferred=True):
+            outcome = run_pipeline(settings)
+        assert outcome.success, outcome.error
+        assert (started, commands) == ([1], ["build"]), run  # the second run added neither

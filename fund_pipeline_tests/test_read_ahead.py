@@ -12,7 +12,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from fund_pipeline.defs.dbt_worker import DbtWorker, active, building_in_worker, start_deferred
+from fund_pipeline.defs.dbt_worker import DbtWorker, active, building_in_worker
 from fund_pipeline.pipeline.read_ahead import reading_ahead, when_read
 from fund_pipeline.pipeline.runner import run_pipeline
 from fund_pipeline.settings import dbt_target_path
@@ -38,13 +38,12 @@ def runs(sample_inbox, dagster_home, tmp_path_factory):
             (cache / "landing").mkdir(parents=True)
             (cache / "landing" / SOURCE).write_text("not a folder", encoding="utf-8")
         # Every source is read ahead; only the rosters have a large source's share of the bytes. As in
-        # `fund-pipeline run`, dbt's worker starts once they are read (the first run only).
+        # `fund-pipeline run`, the run starts dbt's worker once they are read (the first run only).
         with reading_ahead(settings, min_bytes=source_bytes(inbox) - 1) as ahead, \
                 building_in_worker(name == "ahead", dbt_target_path(settings.warehouse_url), settings.dbt_env(),
                                    deferred=True):
             out[f"{name}_sources"] = ahead
             when_read(lambda: out.setdefault("worker_before_start", active()))
-            when_read(start_deferred)
             commands = out.setdefault(f"{name}_dbt_commands", [])
             DbtWorker.invoke = lambda self, args, *rest, seen=commands: seen.append(args[0]) or invoke(self, args, *rest)
             try:

@@ -1,4 +1,4 @@
-"""dbt in a second process, for the runs of `fund-pipeline run`, started as the run begins.
+"""dbt in a second process, for the runs of `fund-pipeline run` that build dbt models.
 
 A dbt build in the step's own process (defs/dbt_runner.py) first loads what its command needs: the rest of dbt
 (its tasks, networkx), the adapter, the project's parse state. On a re-sent ledger that is 0.6 s of a 1.5 s dbt
@@ -12,9 +12,10 @@ module imports nothing of Dagster's, so the worker loads dbt alone.
 
 The worker has the warehouse only while its command runs: the step releases its connection first, and the
 worker closes dbt's DuckDB database before it answers, as the in-process build does. If the worker cannot start
-or dies, the step builds in its own process. In a run whose large source is read ahead, the second CPU is the
-reader's until that source is read: the worker starts then (`start_deferred`), with the source's landing and
-publishing still ahead of the dbt step.
+or dies, the step builds in its own process. The worker starts (`start_deferred`) once the run knows it will
+build models (pipeline/runner.py: a run whose steps all keep their output starts none); in a run whose large
+source is read ahead, only once that source is read, the second CPU being the reader's until then, with the
+source's landing and publishing still ahead of the dbt step.
 """
 
 from __future__ import annotations

@@ -58,9 +58,11 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
     from dagster._loggers import colored_console_logger
 
     from fund_pipeline.defs.assemble import build_definitions
+    from fund_pipeline.defs.dbt_worker import start_deferred
     from fund_pipeline.defs.jobs import all_years_tags, known_years, register_years, span_of
     from fund_pipeline.defs.reuse import kept_steps_tag
     from fund_pipeline.event_log import executing_in_process
+    from fund_pipeline.pipeline.read_ahead import when_read
     from fund_pipeline.recovery import fail_dead_cli_runs, process_tags
     from fund_pipeline.sources.reader import years_in_inbox
     from fund_pipeline.sources.spec import load_layouts
@@ -100,6 +102,8 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
             if progress:
                 say_kept(started, kept, stream)
             chosen = [k for k in chosen if k not in {step.key for step in kept}]
+            if any(k.path[0] == "warehouse" for k in chosen):  # dbt builds: its worker, if the run has one, starts
+                when_read(start_deferred)  # now, or once a large source read ahead is read (defs/dbt_worker.py)
             tags = {**(all_years_tags(span) if span else {}), USER_TAG: settings.user, **process_tags(),
                     **kept_steps_tag(kept)}
             results.append(job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=chosen,
