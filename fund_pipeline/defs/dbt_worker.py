@@ -51,7 +51,7 @@ class DbtWorker:
         self.events = context.Queue()
         self.pool = ProcessPoolExecutor(1, mp_context=context, initializer=_start_in_worker,
                                         initargs=(self.events, str(target_path), environment))
-        self.pool.submit(int)  # starts the process now: dbt is imported and parsed while the run starts
+        self.pool.submit(int)  # starts the process now: dbt is imported and parsed while the run goes on
         self.broken = False
 
     def invoke(self, args: list[str], target_path: Path, environment: dict[str, str]) -> Future:
@@ -80,7 +80,7 @@ class DbtWorker:
 
 
 _active: DbtWorker | None = None
-_start_later = None  # starts the worker of a block whose worker waits for the second CPU
+_start_later = None  # starts the worker of a deferred block, once the run calls for it
 
 
 def active() -> DbtWorker | None:
@@ -91,7 +91,7 @@ def active() -> DbtWorker | None:
 def building_in_worker(enabled: bool, target_path: Path, environment: dict[str, str],
                        deferred: bool = False) -> Iterator[None]:
     """Within the block, dbt commands run in a worker process started now (when `enabled`), or, if `deferred`,
-    when `start_deferred` is called (once the second CPU is free); until then they run in this process."""
+    when `start_deferred` is called (by a run that builds models); until then they run in this process."""
     global _active, _start_later
     if not enabled or _active is not None or _start_later is not None:
         yield
@@ -121,7 +121,7 @@ def _start(target_path: Path, environment: dict[str, str]) -> None:
     global _active
     try:
         _active = DbtWorker(target_path, environment)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, RuntimeError) as error:  # RuntimeError: BrokenProcessPool
         _log.warning("无法启动 dbt 进程(%s),由运行进程自行构建", error)
 
 

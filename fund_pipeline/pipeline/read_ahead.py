@@ -103,7 +103,10 @@ def wait_for(source: str, read_here: Callable[[Path, str], object]) -> tuple[set
         _large_unread.discard(source)
         if not _large_unread:
             while _when_read:
-                _when_read.pop(0)()
+                try:
+                    _when_read.pop(0)()
+                except Exception as error:  # noqa: BLE001 - what waited for the reading never fails the step
+                    _log.warning("预先读取完成后的后续工作未能开始(%s)", error)
     return ahead - {None}, here
 
 
