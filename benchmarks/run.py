@@ -2,7 +2,7 @@
 
 Every stage is a new process started from the command line, measured from outside: wall time, CPU (user +
 system of every process of the stage: the command, the children it waited for, and those it left behind, such as
-the reader's and the GX worker) and peak resident memory (the largest single process of that tree), so interpreter
+the reader's, the GX and the dbt worker) and peak resident memory (the largest single process of that tree), so interpreter
 start and imports count. The stages, in order:
 
   naive            pandas read_excel (openpyxl) + GX with COMPLETE results + DataFrame.to_sql into SQLite
@@ -95,7 +95,7 @@ PR_SET_CHILD_SUBREAPER = 36
 
 def adopt_left_behind() -> bool:
     """Make this process the subreaper of what the stages start: a process a command leaves behind (Python's
-    multiprocessing forkserver, which outlives the run by a moment, with the reader's and the GX worker it
+    multiprocessing forkserver, which outlives the run by a moment, with the reader's, the GX and the dbt worker it
     forked and waited for) comes to this process when the command ends, instead of to init, and its CPU is
     counted. Linux only; elsewhere such processes go uncounted (the results say so)."""
     try:
@@ -296,7 +296,7 @@ def report(results: list[Measured], args, notes: list[str], load_start: tuple, l
         f"`make bench` (benchmarks/run.py), {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC: sample county at scale "
         f"{args.scale}, fiscal year {args.year}, stages {', '.join(m.stage for m in results)}. Every stage is a new "
         "process started as from the command line; wall is the clock, CPU is user + system of every process of the "
-        "stage (the command, the children it waited for, and those it left behind: the reader's and the GX worker, "
+        "stage (the command, the children it waited for, and those it left behind: the reader's, the GX and the dbt worker, "
         "multiprocessing's forkserver), peak RSS is the largest single process of that tree, interpreter start and "
         "imports included. Numbers from a shared machine are noisy: compare runs made back to back.", "",
         "| stage | wall s | CPU s | peak RSS MiB | detail |", "|---|---:|---:|---:|---|",
