@@ -87,21 +87,24 @@ class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
                 yield connection
 
     def _index(self):
-        """The index's engine, as Dagster's `_connect` builds one for every use."""
+        """The index's engine, initialised as Dagster's `_connect` does (again after a wipe)."""
+        engine = self._open_per_use_index()
+        if INDEX_SHARD_NAME not in self._initialized_dbs:
+            self._initdb(engine)
+            self._initialized_dbs.add(INDEX_SHARD_NAME)
+        return engine
+
+    def _open_per_use_index(self):
+        """The engine Dagster's `_connect` builds for every use of the index, built once."""
         if self._index_engine is None:
             self._index_engine = create_engine(self.conn_string_for_shard(INDEX_SHARD_NAME), poolclass=NullPool,
                                                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
-        if INDEX_SHARD_NAME not in self._initialized_dbs:  # as Dagster's `_connect` (again after a wipe)
-            self._initdb(self._index_engine)
-            self._initialized_dbs.add(INDEX_SHARD_NAME)
         return self._index_engine
 
     def has_table(self, table_name: str) -> bool:
         # No lock, as Dagster's: it is asked inside an index transaction too.
         if table_name not in self._tables_seen:
-            engine = self._index_engine or create_engine(self.conn_string_for_shard(INDEX_SHARD_NAME),
-                                                         poolclass=NullPool,
-                                                         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+            engine = self._open_per_use_index()
             with engine.connect() as connection:
                 if not engine.dialect.has_table(connection, table_name):
                     return False

@@ -111,8 +111,7 @@ def _prepare_partial_build(context: dg.AssetExecutionContext, warehouse: Warehou
 
 def missing_models(warehouse: Warehouse) -> list[str]:
     """The dbt models whose table or view the warehouse does not hold."""
-    present = set(warehouse.query("select table_schema, table_name from information_schema.tables")
-                  .itertuples(index=False, name=None))
+    present = warehouse.tables()
     manifest = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
     return sorted(node["name"] for node in manifest["nodes"].values()
                   if node["resource_type"] == "model" and (node["schema"], node["alias"]) not in present)

@@ -40,7 +40,7 @@ def _counted(item: int, entity: str, schema: str, table: str, part: str, where: 
 def recount(warehouse: Warehouse, entities: list[tuple[str, list[SourceSpec], str]]) -> pd.DataFrame:
     """Per entity (with its sources and a scope, a condition on fiscal years or none), source, file and year:
     landed = published + quarantined + set aside, in rows and in money; the counts read by one query."""
-    present = _tables(warehouse)
+    present = warehouse.tables()
     selects = []
     for item, (entity, specs, scope) in enumerate(entities):
         scope_and = f"({scope}) and " if scope else ""
@@ -73,12 +73,6 @@ def _reconciled(wide: pd.DataFrame, item: int, entity: str, sources: set[str]) -
     return table.assign(entity=entity).sort_values(KEYS).reset_index(drop=True)
 
 
-def _tables(warehouse: Warehouse) -> set[tuple[str, str]]:
-    """Every (schema, table) of the warehouse, listed once for a whole account rather than asked table by table."""
-    return set(warehouse.query("select table_schema, table_name from information_schema.tables")
-               .itertuples(index=False, name=None))
-
-
 def _part(wide: pd.DataFrame, measure: str, part: str) -> pd.Series:
     if (measure, part) in wide.columns:
         return wide[(measure, part)].fillna(0.0)
@@ -88,7 +82,7 @@ def _part(wide: pd.DataFrame, measure: str, part: str) -> pd.Series:
 def unaccounted_findings(warehouse: Warehouse, specs: list[SourceSpec], catalogue: Catalogue, run_id: str) -> pd.DataFrame:
     """INGEST-UNACCOUNTED: landed rows found in none of clean, quarantine and the set-aside rows."""
     rule = catalogue.rule("INGEST-UNACCOUNTED")
-    rows, present = [], _tables(warehouse)
+    rows, present = [], warehouse.tables()
     for spec in specs:
         if ("landing", spec.name) not in present:
             continue
@@ -137,7 +131,7 @@ def missing_year_findings(warehouse: Warehouse, specs: list[SourceSpec], catalog
                           run_id: str) -> pd.DataFrame:
     """INGEST-NO-DATA: a year for which other departments sent data and this source sent nothing."""
     yearly = [s for s in specs if s.expected_every_year and any(f.name == "fiscal_year" for f in ENTITIES[s.entity])]
-    present = _tables(warehouse)
+    present = warehouse.tables()
     landed = [f"select distinct '{s.name}' as source, fiscal_year from landing.\"{s.name}\" where fiscal_year is not null"
               for s in yearly if ("landing", s.name) in present]
     found = warehouse.query(" union all ".join(landed)) if landed else pd.DataFrame(columns=["source", "fiscal_year"])

@@ -69,6 +69,11 @@ class Warehouse:
         with self.connect() as con:
             return self._exists(con, schema, table)
 
+    def tables(self) -> set[tuple[str, str]]:
+        """Every (schema, table or view): one query where many `table_exists` would ask one by one."""
+        listed = self.query("select table_schema, table_name from information_schema.tables")
+        return set(listed.itertuples(index=False, name=None))
+
     def columns(self, schema: str, table: str) -> list[str]:
         with self.connect() as con:
             return self._columns(con, schema, table)
