@@ -343,6 +343,33 @@ def main(argv: list[str] | None = None) -> int:
     return args.handler(args)
 
 
+class _OutputWhoseReaderMayLeave:
+    """sys.stdout or sys.stderr for the command: once the reader has gone (`fund-pipeline run | head`), what
+    is printed is dropped. Otherwise a progress line printed by a step raises BrokenPipeError inside the step,
+    which fails it, and Dagster's executor, stopped by the same error, never frees the step's pool slot."""
+
+    def __init__(self, stream):
+        self._stream, self._gone = stream, False
+
+    def write(self, text: str) -> int:
+        if not self._gone:
+            try:
+                return self._stream.write(text)
+            except (BrokenPipeError, ValueError):  # ValueError: the stream was closed
+                self._gone = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._gone:
+            try:
+                self._stream.flush()
+            except (BrokenPipeError, ValueError):
+                self._gone = True
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def entry() -> None:
     """The `fund-pipeline` command: `main`, then an exit that skips the interpreter's teardown.
 
@@ -353,6 +380,7 @@ def entry() -> None:
     interrupt (130); any other exception leaves the usual way, with its traceback."""
     global _AS_COMMAND
     _AS_COMMAND = True
+    sys.stdout, sys.stderr = _OutputWhoseReaderMayLeave(sys.stdout), _OutputWhoseReaderMayLeave(sys.stderr)
     try:
         code = main()
     except KeyboardInterrupt:  # while loading or between steps (Dagster reports one inside a step itself)

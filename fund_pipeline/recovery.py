@@ -4,7 +4,9 @@ Runs the daemon launches are watched by Dagster (the code server fails a run who
 monitoring fails runs stuck starting or cancelling). A run `fund-pipeline run` executes in its own
 process has no one watching it, so it carries the host and process that run it in its tags, and the next
 `fund-pipeline run` or `serve` on that host fails the runs whose process is gone and frees the pool
-slots they held.
+slots they held. A run that ended while one of its steps still held a slot (its executor stopped on an
+error before it saw the step end) has its slots freed by the next run too: the service's run monitoring
+does that for the runs it launched, and no one else would, so every later run of that pool would wait.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ PID_TAG = "fund_pipeline/pid"
 PROCESS_STARTED_TAG = "fund_pipeline/process_started"  # the process's start time: a reused pid is not it
 
 UNFINISHED = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+FINISHED = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.CANCELED)
 
 
 def process_tags() -> dict[str, str]:
@@ -61,6 +64,22 @@ def fail_orphaned_service_runs(instance: dg.DagsterInstance) -> list[str]:
         _fail(instance, run, "上一次服务未正常停止,其启动的运行已无进程:标记为失败。")
         failed.append(run.run_id)
     return failed
+
+
+def free_slots_of_finished_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Free the pool slots and queued claims of runs that are over (or gone); returns their run ids."""
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return []
+    holders = storage.get_concurrency_run_ids()
+    if not holders:  # the usual case: one small query
+        return []
+    status = {record.dagster_run.run_id: record.dagster_run.status
+              for record in instance.get_run_records(filters=dg.RunsFilter(run_ids=list(holders)))}
+    over = sorted(run_id for run_id in holders if status.get(run_id, FINISHED[0]) in FINISHED)
+    for run_id in over:
+        storage.free_concurrency_slots_for_run(run_id)
+    return over
 
 
 def _fail(instance: dg.DagsterInstance, run: dg.DagsterRun, message: str) -> None:

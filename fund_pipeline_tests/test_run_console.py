@@ -89,3 +89,27 @@ def test_an_unknown_source_or_year_is_one_line(sample_inbox, tmp_path):
                  "--year", "2031")
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "财政年度 2031 不在数据中" in result.stderr
+
+
+def test_a_reader_that_leaves_early_neither_fails_the_run_nor_holds_up_the_next(sample_inbox, dagster_home, tmp_path):
+    """`fund-pipeline run | head -1`: the pipe closes after the first line, while the steps still print."""
+    import dagster as dg
+    import duckdb
+
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    command = [CLI, "run", "--inbox", str(sample_inbox), "--warehouse", url, "--reports", str(tmp_path / "reports"),
+               "--source", "审计局"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout.readline()
+    process.stdout.close()
+    errors = process.stderr.read().decode()
+    assert process.wait(timeout=1800) == 0, errors[-3000:]
+    assert "Traceback" not in errors and "BrokenPipeError" not in errors
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from clean.audits").fetchone()[0] > 0
+    with dg.DagsterInstance.get() as instance:
+        [last] = instance.get_runs(limit=1)
+        assert last.status == dg.DagsterRunStatus.SUCCESS
+        assert not instance.event_log_storage.get_concurrency_run_ids()  # no pool slot left held
+    again = run(*command[2:], timeout=900)
+    assert again.returncode == 0 and "完成" in again.stdout, again.stderr[-3000:]

@@ -63,7 +63,7 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
     from fund_pipeline.defs.reuse import kept_steps_tag
     from fund_pipeline.event_log import executing_in_process
     from fund_pipeline.pipeline.read_ahead import when_read
-    from fund_pipeline.recovery import fail_dead_cli_runs, process_tags
+    from fund_pipeline.recovery import fail_dead_cli_runs, free_slots_of_finished_runs, process_tags
     from fund_pipeline.sources.reader import years_in_inbox
     from fund_pipeline.sources.spec import load_layouts
 
@@ -76,6 +76,7 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
         run_config = {"loggers": {"progress": {}, **({"console": {"config": {"log_level": "DEBUG"}}} if verbose else {})}}
     instance = instance or dagster_instance(settings)
     fail_dead_cli_runs(instance)  # a killed earlier run would stay STARTED and hold its pool slots
+    free_slots_of_finished_runs(instance)  # and one that ended holding a slot would keep it
     compared = findings_recorded(settings.warehouse_url)  # an earlier run's findings to compare with
     graph = defs.resolve_asset_graph()
     keys = set(selection.resolve(graph)) if selection is not None else set(graph.get_all_asset_keys())
