@@ -219,10 +219,10 @@ def dagster_instance(settings: Settings):
     docs/operations.md); otherwise a local one in `.dagster_home` beside the data, telemetry off."""
     import dagster as dg
 
-    home = os.environ.get("DAGSTER_HOME")
-    if not home:
-        home = str((settings.inbox.parent / ".dagster_home").resolve())
-        os.environ["DAGSTER_HOME"] = home
+    home = os.environ.get("DAGSTER_HOME") or str(settings.inbox.parent / ".dagster_home")
+    if not os.path.isabs(home):  # Dagster stops with a traceback on a relative one (DAGSTER_HOME=dagster_home)
+        home = os.path.abspath(home)
+    os.environ["DAGSTER_HOME"] = home
     Path(home).mkdir(parents=True, exist_ok=True)
     config = Path(home) / "dagster.yaml"
     if not config.exists():

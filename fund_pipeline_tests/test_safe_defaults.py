@@ -94,6 +94,19 @@ def test_a_relative_duckdb_url_resolves_against_the_working_directory(tmp_path, 
     assert settings.with_overrides(warehouse_url=pg).warehouse_url == pg
 
 
+
+def test_a_relative_dagster_home_resolves_against_the_working_directory(tmp_path, monkeypatch):
+    """Dagster itself stops with a traceback on DAGSTER_HOME=dagster_home; the pipeline's instance takes it as a
+    folder of the working directory, made if missing, as it does for a relative warehouse file."""
+    from fund_pipeline.settings import dagster_instance
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DAGSTER_HOME", "state/dagster_home")
+    with dagster_instance(Settings.from_env({})) as instance:
+        assert Path(instance.root_directory) == tmp_path / "state" / "dagster_home"
+    assert os.environ["DAGSTER_HOME"] == str(tmp_path / "state" / "dagster_home")
+    assert (tmp_path / "state" / "dagster_home" / "dagster.yaml").is_file()
+
 # -- DuckDB: files named like schemas, relative URLs, a first run for one source -------------------------
 
 @pytest.fixture(scope="module")
