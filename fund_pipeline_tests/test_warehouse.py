@@ -167,3 +167,28 @@ def test_duckdb_buffer_pool_of_the_pipelines_connections_is_limited(tmp_path):
     warehouse = Warehouse.from_url(f"duckdb:///{tmp_path / 'w.duckdb'}")
     limit = warehouse.query("select current_setting('memory_limit') as limit_")["limit_"].iloc[0]
     assert DUCKDB_MEMORY_LIMIT == "512MB" and limit == "488.2 MiB"  # 512 MB, as DuckDB shows it
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "postgres"])
+def test_a_snapshot_answers_as_the_warehouse_stood_until_it_writes(backend, tmp_path, request):
+    """Deciding which steps keep their output asks a few hundred small questions: read as a snapshot, each is
+    answered from one read of the catalogue or from its first answer, and a write through the object ends that."""
+    url = request.getfixturevalue("postgres_url") if backend == "postgres" else f"duckdb:///{tmp_path / 'w.duckdb'}"
+    reader, writer = Warehouse.from_url(url), Warehouse.from_url(url)
+    for table in ("snapshot_first", "snapshot_later"):
+        writer.execute(f"drop table if exists audit.{table}")
+    writer.replace_table("audit", "snapshot_first", pd.DataFrame({"step": ["a", "b"], "n": [1, 2]}))
+    count = "select count(*) as n from audit.snapshot_first"
+    with reader.read_as_snapshot():
+        assert reader.table_exists("audit", "snapshot_first") and not reader.table_exists("audit", "snapshot_later")
+        assert reader.columns("audit", "snapshot_first") == ["step", "n"] and reader.columns("audit", "nowhere") == []
+        assert reader.query(count)["n"].iloc[0] == 2
+        # Another connection writes meanwhile: the snapshot still answers as the warehouse stood.
+        writer.append("audit", "snapshot_first", pd.DataFrame({"step": ["c"], "n": [3]}))
+        writer.replace_table("audit", "snapshot_later", pd.DataFrame({"x": [1]}))
+        answer = reader.query(count)
+        answer.loc[0, "n"] = 99  # a caller's change to its answer is its own
+        assert reader.query(count)["n"].iloc[0] == 2 and not reader.table_exists("audit", "snapshot_later")
+        reader.append("audit", "snapshot_first", pd.DataFrame({"step": ["d"], "n": [4]}))  # its own write ends it
+        assert reader.query(count)["n"].iloc[0] == 4 and reader.table_exists("audit", "snapshot_later")
+    assert reader.columns("audit", "snapshot_later") == ["x"] and reader.query(count)["n"].iloc[0] == 4

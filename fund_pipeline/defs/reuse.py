@@ -65,8 +65,13 @@ def steps_to_keep(warehouse: Warehouse, instance: dg.DagsterInstance, inbox, sel
     """The landing, publishing and dbt steps of `selected` (asset keys) whose inputs are unchanged and whose
     tables still hold what they recorded. A step qualifies only when every selected step it reads from does:
     one that recomputes may change what it reads."""
+    with warehouse.read_as_snapshot():
+        return _steps_to_keep(warehouse, instance, inbox, set(selected), asked_years)
+
+
+def _steps_to_keep(warehouse: Warehouse, instance: dg.DagsterInstance, inbox, selected: set,
+                   asked_years) -> list[KeptStep]:
     kept: dict[dg.AssetKey, KeptStep] = {}
-    selected = set(selected)
     specs = {spec.name: spec for spec in load_layouts()}
     for name, spec in specs.items():
         if landing_key(name) not in selected:

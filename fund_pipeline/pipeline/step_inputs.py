@@ -68,7 +68,9 @@ def _quote(text: str) -> str:
 def recorded(warehouse: Warehouse, step: str) -> StepRecord | None:
     if not warehouse.table_exists(SCHEMA, TABLE):
         return None
-    rows = warehouse.query(f"select digest, metadata, run_id from {SCHEMA}.{TABLE} where step = '{_quote(step)}'")
+    # Every step's record (a few dozen rows): read once where the warehouse is read as a snapshot.
+    rows = warehouse.query(f"select step, digest, metadata, run_id from {SCHEMA}.{TABLE}")
+    rows = rows[rows["step"] == step]
     if len(rows) != 1:
         return None
     row = rows.iloc[0]
