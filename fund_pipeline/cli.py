@@ -123,7 +123,7 @@ def _run_pipeline(settings: Settings, args, read_ahead: frozenset[str]):
         print(f"正在后台预先读取新文件;数据量大的来源({'、'.join(sorted(read_ahead))})在其他来源之后落地", flush=True)
     try:
         return run_pipeline(settings, selection=selection, years=args.year, progress=True, verbose=args.verbose,
-                            read_ahead=read_ahead)
+                            read_ahead=read_ahead, process_ends_with_run=_AS_COMMAND)
     except ValueError as error:  # a fiscal year the data does not have
         print(f"fund-pipeline run:{error}", file=sys.stderr)
         return None

@@ -168,3 +168,22 @@ def test_every_command_is_listed_and_described(capsys):
         main(["findings", "--help"])
     out = capsys.readouterr().out
     assert "按问题编号登记处置意见" in out and "{dispose,import}" in out
+
+
+def test_a_command_run_moves_what_it_loaded_out_of_the_collectors_reach(tmp_path, dagster_home, sample_inbox):
+    """The command's process ends with its run: Dagster, dbt and the definitions, loaded once, are frozen out of
+    the garbage collector's full passes. A run in a process that goes on (tests, the service) leaves them in."""
+    import gc
+
+    from fund_pipeline.pipeline.runner import run_pipeline, sources_selection
+    from fund_pipeline.settings import Settings
+
+    settings = Settings.from_env().with_overrides(inbox=sample_inbox, warehouse_url=f"duckdb:///{tmp_path / 'w.duckdb'}",
+                                                  reports_dir=tmp_path / "reports")
+    assert gc.get_freeze_count() == 0
+    try:
+        outcome = run_pipeline(settings, selection=sources_selection(["审计局"]), process_ends_with_run=True)
+        assert outcome.success, outcome.error
+        assert gc.get_freeze_count() > 100_000
+    finally:
+        gc.unfreeze()
