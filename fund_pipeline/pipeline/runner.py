@@ -76,6 +76,7 @@ def run_pipeline(settings: Settings, instance: dg.DagsterInstance | None = None,
     defs = build_definitions(settings, read_ahead)
     if process_ends_with_run:
         gc.freeze()
+        gc.enable()  # the command turned it off while it loaded (cli.main)
     job = defs.resolve_implicit_global_asset_job_def()
     run_config = {}
     if progress:
