@@ -252,3 +252,32 @@ def test_register_lookups_in_arrow_give_pandas_isin(dtype):
     values.index = values.index * 10  # not a range: the answer keeps the column's own index
     for members in (frozenset({"622426199001011234", "P-01", ""}), frozenset(), frozenset({"x"}), frozenset({1, "P-01"})):
         assert_series_equal(member_of(values, members), values.isin(members), obj=f"{dtype} {sorted(map(str, members))}")
+
+
+def test_a_read_makes_no_garbage_collection_pass_and_leaves_the_collector_as_it_was(tmp_path):
+    """A roster's cells come as ~700,000 objects in no cycle: the collector is held off while a file is read,
+    and left on or off as the caller had it."""
+    import gc
+
+    from fund_pipeline.sources.reader import read_workbook
+    from fund_pipeline.sources.spec import load_layouts
+    from fund_pipeline_tests.xlsx_helpers import transport_row, write_sheet
+
+    spec = next(s for s in load_layouts() if s.name == "transport_disbursements")
+    path = write_sheet(tmp_path / "台账.xlsx", [transport_row(i) for i in range(1, 3001)])
+    passes: list[int] = []
+    gc.callbacks.append(collected := lambda phase, info: phase == "stop" and passes.append(info["generation"]))
+    try:
+        threshold = gc.get_threshold()
+        gc.set_threshold(10, 1, 1)  # a pass every few allocations, were the collector on
+        read = read_workbook(spec, path, tmp_path)
+        during = len(passes)
+        read.records.astype(str).to_numpy().tolist()  # as many cells made outside a read: the collector passes
+        assert len(read.records) == 3000 and during <= 1 and len(passes) > during + 100 and gc.isenabled()
+        gc.disable()
+        read_workbook(spec, path, tmp_path)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.set_threshold(*threshold)
+        gc.callbacks.remove(collected)
