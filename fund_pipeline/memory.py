@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -42,3 +43,18 @@ def freed_blocks_returned() -> Iterator[None]:
         yield
     finally:
         mallopt(_M_MMAP_THRESHOLD, HEAP_UP_TO_BYTES)
+
+
+@contextmanager
+def loaded_out_of_the_collectors_way() -> Iterator[None]:
+    """Around what a process that ends with the run loads once (a library, a parsed project): the garbage
+    collector is off meanwhile, since loading makes hundreds of thousands of objects and hardly any garbage (GX's
+    import made four full passes, 0.3 s), and what was loaded is then frozen out of its later passes."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was_on:
+            gc.enable()

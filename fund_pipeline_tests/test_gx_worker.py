@@ -91,6 +91,19 @@ def test_the_run_validates_in_its_own_process_once_the_worker_has_died(caplog):
         worker.close()
 
 
+def test_the_worker_imports_gx_out_of_the_collectors_way():
+    """GX's import makes hundreds of thousands of objects and no garbage: the worker loads it with the garbage
+    collector off, then freezes it out of the collector's passes, which are on again for the suites' frames."""
+    import gc
+
+    worker = gx_worker.Worker()
+    try:
+        frozen, on = worker.pool.submit(gc.get_freeze_count).result(), worker.pool.submit(gc.isenabled).result()
+        assert frozen > 100_000 and on
+    finally:
+        worker.close()
+
+
 @pytest.mark.parametrize("enabled", [False, True])
 def test_a_run_without_a_worker_or_with_one_validates_all_the_same(enabled, tmp_path):
     now = pd.Timestamp.now()

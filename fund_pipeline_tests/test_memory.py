@@ -1,9 +1,12 @@
-"""A publishing step's freed columns go back to the system at once (fund_pipeline/memory.py)."""
+"""A publishing step's freed columns go back to the system at once, and what a process loads once is kept out of
+the garbage collector's way (fund_pipeline/memory.py)."""
 
+import gc
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from fund_pipeline.memory import _mallopt, freed_blocks_returned
 
@@ -41,3 +44,18 @@ def test_without_it_the_heap_keeps_them():
             "print(round(_returned_after_dropping_columns(nullcontext())))")
     returned = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     assert returned < 50
+
+
+@pytest.mark.parametrize("was_on", [True, False])
+def test_what_is_loaded_is_frozen_out_of_the_collectors_passes_which_are_off_meanwhile(was_on):
+    from fund_pipeline.memory import loaded_out_of_the_collectors_way
+
+    (gc.enable if was_on else gc.disable)()
+    try:
+        with loaded_out_of_the_collectors_way():
+            assert not gc.isenabled()
+            loaded = [{"cell": i} for i in range(50_000)]
+        assert gc.get_freeze_count() >= len(loaded) and gc.isenabled() == was_on
+    finally:
+        gc.unfreeze()
+        gc.enable()

@@ -31,6 +31,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from types import SimpleNamespace
 
+from fund_pipeline.memory import loaded_out_of_the_collectors_way
 from fund_pipeline.settings import DBT_PROJECT_DIR
 
 _log = logging.getLogger(__name__)
@@ -189,7 +190,8 @@ def _start_in_worker(events, target_path: str, environment: dict[str, str]) -> N
     # must not keep this process from ending.
     events.cancel_join_thread()
     os.environ.update(environment)  # the forkserver's environment predates the run's settings
-    with contextlib.suppress(Exception):  # a parse that fails leaves the build to parse (and report) itself
+    with contextlib.suppress(Exception), loaded_out_of_the_collectors_way():
+        # A parse that fails leaves the build to parse (and report) itself.
         result = invoke(["parse", "--no-write-json"], Path(target_path), lambda msg: None)
         if result.success:
             _parsed[target_path] = result.result

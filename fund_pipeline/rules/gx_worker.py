@@ -168,9 +168,11 @@ _page_problems: list[str] = []
 
 
 def _start_in_worker() -> None:
+    from fund_pipeline.memory import loaded_out_of_the_collectors_way
     from fund_pipeline.rules.validation import gx
 
-    gx.expectations  # noqa: B018 - the attribute read imports GX
+    with loaded_out_of_the_collectors_way():
+        gx.expectations  # noqa: B018 - the attribute read imports GX
     threading.Thread(target=_render_pages, name="gx-data-docs", daemon=True).start()
 
 
