@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import gc
 import hashlib
 import logging
 import multiprocessing
 import re
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ import pandas as pd
 from python_calamine import CalamineWorkbook
 
 from fund_pipeline.configuration import activate, config_dir
+from fund_pipeline.memory import collections_held_off
 from fund_pipeline.reference import normalise_townships
 from fund_pipeline.settings import reader_workers
 from fund_pipeline.sources import parse
@@ -251,24 +250,10 @@ def read_in_worker(spec: SourceSpec, path: Path, inbox: Path, sha: str, county_c
     return read_workbook(spec, path, inbox, sha)
 
 
-@contextlib.contextmanager
-def _no_collections() -> Iterator[None]:
-    """The garbage collector held off while a file is read: a sheet comes as a list of rows of cells, a township
-    roster some 700,000 objects, none of them in a cycle, and the collector's passes over them were 7% of the
-    read's time. As it was after."""
-    was_on = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_on:
-            gc.enable()
-
-
 def read_workbook(spec: SourceSpec, path: Path, inbox: Path, sha: str | None = None) -> SourceRead:
     """One file. Whatever is wrong with it (not a workbook, a corrupt member, a sheet that cannot be parsed)
     becomes a finding for this file only; `files[0]['failed_sheets']` says what could not be read."""
-    with _no_collections():
+    with collections_held_off():  # a roster's cells are some 700,000 objects, in no cycle
         return _read_workbook(spec, path, inbox, sha)
 
 
