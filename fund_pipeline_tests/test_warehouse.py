@@ -192,3 +192,29 @@ def test_a_snapshot_answers_as_the_warehouse_stood_until_it_writes(backend, tmp_
         reader.append("audit", "snapshot_first", pd.DataFrame({"step": ["d"], "n": [4]}))  # its own write ends it
         assert reader.query(count)["n"].iloc[0] == 4 and reader.table_exists("audit", "snapshot_later")
     assert reader.columns("audit", "snapshot_later") == ["x"] and reader.query(count)["n"].iloc[0] == 4
+
+
+def test_an_interrupt_during_a_query_stays_an_interrupt(tmp_path):
+    """Stopping a run interrupts the step under way (Dagster raises DagsterExecutionInterruptedError from its
+    SIGINT handler). DuckDB, mid-query, turned that into RuntimeError('Query interrupted'), which code recovering
+    from errors went past: the stopped run ended in success. The interrupt must come through as itself."""
+    import os
+    import signal
+    import threading
+
+    from dagster._core.errors import DagsterExecutionInterruptedError
+    from dagster._utils.interrupts import capture_interrupts, raise_interrupts_as
+
+    warehouse = Warehouse.from_url(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    stop = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    with capture_interrupts(), raise_interrupts_as(DagsterExecutionInterruptedError):
+        stop.start()
+        try:
+            with pytest.raises(DagsterExecutionInterruptedError) as raised:
+                try:
+                    warehouse.query("select count(*) as n from range(2000000000) t(i) where i % 7 = 3")
+                except Exception:  # noqa: BLE001, S110 - what code that recovers from errors does
+                    pass
+        finally:
+            stop.cancel()
+    assert isinstance(raised.value.__context__, RuntimeError)  # DuckDB's cancelled query, kept for the record

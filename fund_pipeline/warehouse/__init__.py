@@ -6,9 +6,11 @@ Both back-ends offer the same small interface; bulk loads never insert row by ro
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import io
 import itertools
+import signal
 import threading
 import time
 import weakref
@@ -222,17 +224,18 @@ class DuckDBWarehouse(Warehouse):
 
     @contextlib.contextmanager
     def connect(self) -> Iterator:
-        if self.keep_open:
-            yield _SHARED.connection(self.path)
-            return
-        import duckdb
+        with _interrupt_raised_as_itself():
+            if self.keep_open:
+                yield _SHARED.connection(self.path)
+                return
+            import duckdb
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = _connect_with_patience(duckdb, self.path)
-        try:
-            yield con
-        finally:
-            con.close()  # dbt opens the same file in another process: never hold it open
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            con = _connect_with_patience(duckdb, self.path)
+            try:
+                yield con
+            finally:
+                con.close()  # dbt opens the same file in another process: never hold it open
 
     def release(self) -> None:
         _SHARED.close(self.path)
@@ -377,6 +380,26 @@ def _connect_with_patience(duckdb, path: Path, seconds: float = 120.0):
             if not locked or time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
+
+
+def _let_pending_calls_run() -> None:
+    """A Python-level call: the interpreter runs a signal handler that is due before it."""
+
+
+@contextlib.contextmanager
+def _interrupt_raised_as_itself() -> Iterator[None]:
+    """DuckDB runs Python's signal handler while a query runs, and when the handler raises (Dagster's
+    DagsterExecutionInterruptedError inside a step, KeyboardInterrupt at a terminal) it cancels the query but
+    raises RuntimeError('Query interrupted') in its place. The interrupt then looked like any error: code that
+    recovers from errors went on, and a run its operator had stopped ended in success. The signal is delivered
+    again, so the handler raises the exception it meant, with DuckDB's error as its context."""
+    try:
+        yield
+    except RuntimeError as error:
+        if str(error) == "Query interrupted" and threading.current_thread() is threading.main_thread():
+            _thread.interrupt_main(signal.SIGINT)  # whatever SIGINT's handler is now: Dagster's, or Python's
+            _let_pending_calls_run()
+        raise
 
 
 def _sql_text(text: str) -> str:
