@@ -76,7 +76,7 @@ def free_slots_of_finished_runs(instance: dg.DagsterInstance) -> list[str]:
         return []
     status = {record.dagster_run.run_id: record.dagster_run.status
               for record in instance.get_run_records(filters=dg.RunsFilter(run_ids=list(holders)))}
-    over = sorted(run_id for run_id in holders if status.get(run_id, FINISHED[0]) in FINISHED)
+    over = sorted(run_id for run_id in holders if run_id not in status or status[run_id] in FINISHED)
     for run_id in over:
         storage.free_concurrency_slots_for_run(run_id)
     return over
