@@ -67,9 +67,11 @@ def state(url: str, run_id: str) -> dict[str, pd.DataFrame]:
             continue
         frame = warehouse.read_table(schema, table, where=f"run_id = '{run_id}'" if (schema, table) in PER_RUN_TABLES else "")
         frame = frame.drop(columns=[c for c in frame.columns if c in RUN_COLUMNS])
-        if (schema, table) == ("audit", "step_inputs"):  # the dbt build's record names the run that built each model
+        if (schema, table) == ("audit", "step_inputs"):  # how a step worked, not what it made: the run that built
+            # each dbt model, how many files a landing kept in place
             frame["metadata"] = frame["metadata"].map(lambda text: json.dumps(
-                {k: v for k, v in json.loads(text).items() if k != "built_by"}, sort_keys=True, ensure_ascii=False))
+                {k: v for k, v in json.loads(text).items() if k not in ("built_by", "files_landed_in_place")},
+                sort_keys=True, ensure_ascii=False))
         order = sorted(frame.columns)
         out[f"{schema}.{table}"] = frame[order].sort_values(order, ignore_index=True, na_position="first")
     return out
@@ -111,6 +113,7 @@ def test_only_the_resent_file_is_read_again(runs):
     second = landing_metadata(SOURCE, runs["second"].run_id)
     assert second["files_read_list"] == [CHANGED]
     assert (second["files_read"], second["files_reused"]) == (1, len(rosters) - 1) == (1, second["files"] - 1)
+    assert second["files_landed_in_place"] == len(rosters) - 1  # their landed rows stay; the roster's are replaced
     # A source with nothing re-sent is not even launched: the run leaves its landing step out.
     assert "landing/transport_disbursements" in left_out(runs["second"].run_id)
     assert landing_metadata("transport_disbursements", runs["first"].run_id)["files_read"] > 0

@@ -1,6 +1,8 @@
 """landing/<source>: one asset per department source, all built by one factory from the layouts."""
 
 
+from dataclasses import replace
+
 import dagster as dg
 import pandas as pd
 
@@ -10,14 +12,23 @@ from fund_pipeline.memory import freed_blocks_returned
 from fund_pipeline.pipeline.accounting import ACCOUNTING_RULES
 from fund_pipeline.pipeline.findings import carry_findings_forward, findings_slice, replace_findings
 from fund_pipeline.pipeline.fingerprints import FINGERPRINTS_METADATA_KEY, source_fingerprints
-from fund_pipeline.pipeline.ingest import ingest
+from fund_pipeline.pipeline.ingest import IngestResult, LandedFiles, ingest, repeats_query
 from fund_pipeline.pipeline.landing_cache import LandingCache
-from fund_pipeline.pipeline.step_inputs import forget, inputs_digest, record, unchanged
+from fund_pipeline.pipeline.step_inputs import (
+    StepRecord,
+    code_and_configuration,
+    forget,
+    inputs_digest,
+    record,
+    recorded,
+    unchanged,
+)
 from fund_pipeline.report.masking import mask_text
 from fund_pipeline.rules.catalogue import load_catalogue
 from fund_pipeline.sources.reader import inbox_problem
 from fund_pipeline.sources.schemas import conform
 from fund_pipeline.sources.spec import SourceSpec, load_layouts
+from fund_pipeline.warehouse import sql_list
 
 
 def landing_key(source: str) -> dg.AssetKey:
@@ -49,7 +60,6 @@ def build_ingest_asset(spec: SourceSpec, read_ahead: bool = False) -> dg.AssetsD
         problem = inbox_problem(fund.inbox_path)
         if problem:  # landing nothing would un-publish every department: the step fails and changes nothing
             raise dg.Failure(description=problem, allow_retries=False)
-        catalogue = load_catalogue()
         # Taken before reading: a file changed while it is read then differs, and the sensor re-runs it.
         fingerprints = source_fingerprints(spec, fund.inbox_path)
         warehouse = fund.warehouse()
@@ -58,23 +68,20 @@ def build_ingest_asset(spec: SourceSpec, read_ahead: bool = False) -> dg.AssetsD
             kept = unchanged(warehouse, step, digest, {"rows_read": landed_rows(warehouse, spec.name)})
             if kept is not None:
                 return keep_landing(context, warehouse, spec, kept.metadata, fingerprints)
+        landed = landed_files(warehouse, spec.name, recorded(warehouse, step)) if fund.cache_path else None
         forget(warehouse, step)
         cache = LandingCache(fund.cache_path, spec) if fund.cache_path else None
         with freed_blocks_returned():
-            result, records = ingest(spec, fund.inbox_path, catalogue, context.run_id,
-                                     previous=lambda files: previously_landed(warehouse, spec.name, files), cache=cache)
-            records = conform(spec.entity, records)
-            records["run_id"] = context.run_id
-            warehouse.replace_tables({("landing", spec.name): records})
-            years = records["fiscal_year"].dropna().unique() if "fiscal_year" in records else []
-            del records
+            result = land(context, warehouse, spec, fund.inbox_path, cache, landed)
         if result.files_reused:
             context.log.info(f"{spec.name}:读取 {len(result.files_read)} 个新的或有变化的文件,"
                              f"沿用 {len(result.files_reused)} 个未变文件上次的读取结果")
-        warehouse.append("audit", "file_notes", result.notes.assign(source=spec.name, run_id=context.run_id),
+        # Typed here: the table is created by whichever source first has notes, and an empty frame has no types.
+        notes = result.notes.astype({"source_file": "string", "sheet": "string", "row_number": "Int64", "text": "string"})
+        warehouse.append("audit", "file_notes", notes.assign(source=spec.name, run_id=context.run_id),
                          delete_where=f"source = '{spec.name}'" if warehouse.table_exists("audit", "file_notes") else None)
         replace_findings(warehouse, result.findings, context.run_id, source=spec.name, ingest=True, leave=ACCOUNTING_RULES)
-        new_years = register_years(context.instance, years)
+        new_years = register_landed_years(context.instance, warehouse, spec.name)
         if new_years:
             context.log.info(f"新的财政年度分区:{', '.join(new_years)}")
         errors = result.findings[result.findings["severity"] == "error"]
@@ -87,6 +94,8 @@ def build_ingest_asset(spec: SourceSpec, read_ahead: bool = False) -> dg.AssetsD
             "ingest_errors": len(errors),
             "ingest_warnings": int((result.findings["severity"] == "warning").sum()),
             "file_list": [{k: f[k] for k in ("source_file", "file_sha256")} for f in result.files],
+            "files_landed_in_place": len(result.files_in_place or ()),
+            "code": code_and_configuration(),  # whether the next landing may keep this one's rows file by file
         }
         record(warehouse, step, digest, summary, context.run_id)
         return dg.MaterializeResult(metadata=landing_metadata(summary, result.files_read, result.files_reused, fingerprints,
@@ -97,6 +106,53 @@ def build_ingest_asset(spec: SourceSpec, read_ahead: bool = False) -> dg.AssetsD
 
 def landing_step(source: str) -> str:
     return f"landing/{source}"
+
+
+def land(context: dg.AssetExecutionContext, warehouse, spec: SourceSpec, inbox, cache: LandingCache | None,
+         landed: LandedFiles | None) -> IngestResult:
+    """Read the source and land its rows: where the table holds the unchanged files' rows as they are
+    (`landed`), only the other files' rows are replaced; else every row."""
+    def read(landed: LandedFiles | None) -> tuple[IngestResult, pd.DataFrame]:
+        result, records = ingest(spec, inbox, load_catalogue(), context.run_id, cache=cache, landed=landed,
+                                 previous=lambda files: previously_landed(warehouse, spec.name, files))
+        records = conform(spec.entity, records)
+        records["run_id"] = context.run_id
+        return result, records
+
+    result, records = read(landed)
+    if result.files_in_place is not None:
+        kept = f"coalesce(source_file, '') not in ({sql_list(result.files_in_place)})"
+        if warehouse.replace_slices({("landing", spec.name): records}, where=kept,
+                                    unless=repeats_query(spec, f'landing."{spec.name}"')) is not None:
+            return result
+        # A row repeats another file's: which copy is kept is decided over every row, as on a first run.
+        context.log.info(f"{spec.name}:有行与其他文件的行完全相同,按全部行重新判断保留哪一份")
+        del records
+        first, (result, records) = result, read(None)
+        result = replace(result, files_read=first.files_read, files_reused=first.files_reused,
+                         files_read_ahead=first.files_read_ahead)
+    warehouse.replace_tables({("landing", spec.name): records})
+    return result
+
+
+def landed_files(warehouse, source: str, previous: StepRecord | None) -> LandedFiles | None:
+    """What the source's landing table holds by file, where its rows may be kept file by file: the last
+    landing was made by this code and configuration (its record says so) and set no row aside."""
+    if previous is None or previous.metadata.get("code") != code_and_configuration():
+        return None
+    if not warehouse.table_exists("landing", source) or "_set_aside" not in warehouse.columns("landing", source):
+        return None
+    table = f'landing."{source}"'
+    counts = warehouse.query(f"select source_file, file_sha256, count(*) as n, count(_set_aside) as aside "
+                             f"from {table} group by source_file, file_sha256")
+    if counts["aside"].sum() > 0:
+        return None
+
+    def column(name: str, files: list[str]) -> pd.DataFrame:
+        return warehouse.query(f'select source_file, "{name}" from {table} where source_file in ({sql_list(files)})')
+
+    return LandedFiles({(f, sha): int(n) for f, sha, n in counts[["source_file", "file_sha256", "n"]].itertuples(index=False)},
+                       column)
 
 
 def landing_inputs(fingerprints: dict[str, list]) -> dict[str, list]:
@@ -121,7 +177,7 @@ def landed_rows(warehouse, source: str) -> int:
 def landing_metadata(summary: dict, files_read: list[str], files_reused: list[str], fingerprints: dict,
                      files_read_ahead: list[str] = ()) -> dict:
     return {
-        **{k: v for k, v in summary.items() if k != "file_list"},
+        **{k: v for k, v in summary.items() if k not in ("file_list", "code")},
         "files_read": len(files_read),
         "files_read_ahead": len(files_read_ahead),  # of those read, how many the CLI's run read ahead
         "files_reused": len(files_reused),
@@ -149,11 +205,13 @@ def landing_findings(source: str) -> str:
     return findings_slice(source=source, ingest=True, leave=ACCOUNTING_RULES)
 
 
-def register_landed_years(instance: dg.DagsterInstance, warehouse, source: str) -> None:
-    """The fiscal years a source's landed rows carry, as partitions (an instance may not know them yet)."""
-    if "fiscal_year" in warehouse.columns("landing", source):
-        years = warehouse.query(f'select distinct fiscal_year from landing."{source}" where fiscal_year is not null')
-        register_years(instance, years["fiscal_year"].unique())
+def register_landed_years(instance: dg.DagsterInstance, warehouse, source: str) -> list[str]:
+    """The fiscal years a source's landed rows carry, as partitions (an instance may not know them yet);
+    returns those it did not know."""
+    if "fiscal_year" not in warehouse.columns("landing", source):
+        return []
+    years = warehouse.query(f'select distinct fiscal_year from landing."{source}" where fiscal_year is not null')
+    return register_years(instance, years["fiscal_year"].unique())
 
 
 def previously_landed(warehouse, source: str, files: list[str]) -> pd.DataFrame:
@@ -162,8 +220,7 @@ def previously_landed(warehouse, source: str, files: list[str]) -> pd.DataFrame:
         return pd.DataFrame(columns=["source_file", "file_sha256"])
     if not files:
         return warehouse.query(f'select distinct source_file, file_sha256 from landing."{source}"')
-    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-    return warehouse.read_table("landing", source, where=f"source_file in ({listed})")
+    return warehouse.read_table("landing", source, where=f"source_file in ({sql_list(files)})")
 
 
 def ingest_assets(read_ahead: frozenset[str] = frozenset()) -> list[dg.AssetsDefinition]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +18,7 @@ from fund_pipeline.sources.reader import (
     PROBLEM_COLUMNS,
     SourceRead,
     combine_reads,
+    empty_records,
     inbox_name,
     read_files,
     read_workbook,
@@ -39,6 +40,7 @@ class IngestResult:
     files_read: list[str] = field(default_factory=list)  # read from the spreadsheet this time
     files_reused: list[str] = field(default_factory=list)  # unchanged since read: taken from the landing cache
     files_read_ahead: list[str] = field(default_factory=list)  # of files_read, those read ahead by the CLI's run
+    files_in_place: list[str] | None = None  # files whose landed rows stay as they are (None: every row is landed)
 
 
 def total_findings(read: SourceRead, catalogue: Catalogue) -> pd.DataFrame:
@@ -77,6 +79,24 @@ def ingestion_findings(spec: SourceSpec, read: SourceRead, catalogue: Catalogue,
     return normalise_findings(findings)
 
 
+@dataclass(frozen=True)
+class LandedFiles:
+    """What a source's landing table holds, where it can be changed file by file: written by this code and
+    configuration, with no row set aside as a repeat. `rows`: (path, SHA-256) -> rows; `column(name, files)`:
+    those files' source_file and one column, as landed."""
+
+    rows: dict[tuple[str, str], int]
+    column: Callable[[str, list[str]], pd.DataFrame]
+
+
+@dataclass
+class ByFile:
+    read: SourceRead  # every file's problems, totals and notes; the rows of the files not kept in place
+    fresh: list[str]  # read this run (here, or ahead of the step)
+    reused: list[str]  # taken from the landing cache
+    in_place: dict[str, int] = field(default_factory=dict)  # of those, the files whose landed rows stay: path -> rows
+
+
 def read_source_by_file(spec: SourceSpec, inbox, cache: LandingCache | None = None,
                         read_ahead: set[tuple[str, str]] = frozenset(),
                         taken_back: dict | None = None) -> tuple[SourceRead, list[str], list[str]]:
@@ -84,14 +104,31 @@ def read_source_by_file(spec: SourceSpec, inbox, cache: LandingCache | None = No
     and reader are unchanged is not read again. Returns the read and which files were read this run (here, or
     ahead of the step: `read_ahead`, as (path, SHA-256), see pipeline/read_ahead.py) and which were reused.
     `taken_back` holds the reads, by (path, SHA-256), of files the step took back from the read ahead."""
+    by_file = read_by_file(spec, inbox, cache, read_ahead, taken_back)
+    return by_file.read, by_file.fresh, by_file.reused
+
+
+def read_by_file(spec: SourceSpec, inbox, cache: LandingCache | None = None,
+                 read_ahead: set[tuple[str, str]] = frozenset(), taken_back: dict | None = None,
+                 landed: LandedFiles | None = None) -> ByFile:
+    """`read_source_by_file`, and with `landed` an unchanged file that the landing table holds as the cache
+    does (the same version, the same number of rows) is kept in place: its rows are not loaded, and the read
+    holds the other files' rows only."""
     inbox = Path(inbox)
     chosen, notes = select_files(spec, inbox)
     relative = {path: inbox_name(path, inbox) for path, _ in chosen}
     taken_back = taken_back or {}
     fresh_reads = {path: taken_back[(relative[path], sha)] for path, sha in chosen if (relative[path], sha) in taken_back}
+    in_place = {}
+    if cache is not None and landed is not None:
+        for path, sha in chosen:
+            about = cache.get_about(relative[path], sha) if path not in fresh_reads else None
+            if about is not None and landed.rows.get((relative[path], sha)) == about.rows:
+                in_place[path] = about
     cached = {path: cache.get(relative[path], sha) for path, sha in chosen
-              if path not in fresh_reads} if cache is not None else {}
-    missing = [(path, sha) for path, sha in chosen if path not in fresh_reads and cached.get(path) is None]
+              if path not in fresh_reads and path not in in_place} if cache is not None else {}
+    missing = [(path, sha) for path, sha in chosen
+               if path not in fresh_reads and path not in in_place and cached.get(path) is None]
     fresh_reads |= dict(zip([path for path, _ in missing], read_files(spec, missing, inbox), strict=True))
     reads = []
     for path, sha in chosen:  # a loop over files, not rows
@@ -100,7 +137,7 @@ def read_source_by_file(spec: SourceSpec, inbox, cache: LandingCache | None = No
             if cache is not None:
                 cache.put(relative[path], sha, read)
         else:
-            read = cached[path]
+            read = in_place[path].read if path in in_place else cached[path]
             # Which copy of a repeated row is kept follows the files' arrival, so the time is today's.
             read.files = [info | {"mtime": path.stat().st_mtime} for info in read.files]
         reads.append(read)
@@ -108,31 +145,69 @@ def read_source_by_file(spec: SourceSpec, inbox, cache: LandingCache | None = No
         cache.prune()
     fresh = [relative[path] for path, sha in chosen if path in fresh_reads or (relative[path], sha) in read_ahead]
     reused = [relative[path] for path, _ in chosen if relative[path] not in fresh]
-    return combine_reads(spec, reads, notes), fresh, reused
+    if reads and all(r.records is None for r in reads):  # every file kept in place (pandas' concat skips None)
+        reads[0] = replace(reads[0], records=empty_records(spec.entity))
+    return ByFile(combine_reads(spec, reads, notes), fresh, reused,
+                  {relative[path]: about.rows for path, about in in_place.items()})
 
 
 def ingest(spec: SourceSpec, inbox, catalogue: Catalogue, run_id: str,
            previous: Callable[[list[str]], pd.DataFrame] | None = None,
-           cache: LandingCache | None = None) -> tuple[IngestResult, pd.DataFrame]:
+           cache: LandingCache | None = None, landed: LandedFiles | None = None) -> tuple[IngestResult, pd.DataFrame]:
     """Read one source; returns the result summary and the records to land.
 
     `previous(files)` returns the rows landed earlier from those files: a re-sent file that cannot be read
     keeps its last good version's rows in place instead of un-publishing them. With a `cache`, only the
-    files that changed since they were last read are read again."""
+    files that changed since they were last read are read again. With `landed` as well, the unchanged files'
+    rows stay in the landing table (`IngestResult.files_in_place`) and the records returned are the other
+    files' only; which rows repeat another file's is then the caller's to check on the table as changed
+    (`repeats_query`): here no row is set aside."""
     read_ahead, taken_back = (wait_for(spec.name, lambda path, sha: read_workbook(spec, path, Path(inbox), sha))
                               if cache is not None else (set(), {}))
-    read, fresh, reused = read_source_by_file(spec, inbox, cache, read_ahead, taken_back)
+    by_file = read_by_file(spec, inbox, cache, read_ahead, taken_back, landed)
+    if by_file.in_place and any(f.get("failed_sheets") for f in by_file.read.files):
+        # A file that failed keeps its last good version's rows: worked out over every row, as without `landed`.
+        by_file = ByFile(read_by_file(spec, inbox, cache, read_ahead, taken_back).read, by_file.fresh, by_file.reused)
+    read, in_place = by_file.read, by_file.in_place
     kept = carry_forward(spec, read, previous) if previous is not None else _no_rows()
     records = pd.concat([read.records, kept.records], ignore_index=True) if len(kept.records) else read.records
-    records["_set_aside"], duplicates = repeated_rows(spec, records, read.files)
-    extra = [f for f in (kept.problems, duplicates, empty_files(spec, read.files), year_mismatches(spec, records, catalogue))
+    if in_place:
+        records["_set_aside"], duplicates = pd.Series(pd.NA, index=records.index, dtype="string"), pd.DataFrame()
+        dated = _dated_rows(spec, catalogue, records, landed, list(in_place))
+    else:
+        records["_set_aside"], duplicates = repeated_rows(spec, records, read.files)
+        dated = records
+    extra = [f for f in (kept.problems, duplicates, empty_files(spec, read.files), year_mismatches(spec, dated, catalogue))
              if len(f)]
     if extra:
         read.problems = pd.concat([read.problems, *extra], ignore_index=True)
     findings = ingestion_findings(spec, read, catalogue, run_id, pd.Timestamp.now())
-    result = IngestResult(spec.name, len(records), read.files, findings, read.totals, read.notes, fresh, reused,
-                          [f["source_file"] for f in read.files if (f["source_file"], f["file_sha256"]) in read_ahead])
+    result = IngestResult(spec.name, len(records) + sum(in_place.values()), read.files, findings, read.totals,
+                          read.notes, by_file.fresh, by_file.reused,
+                          [f["source_file"] for f in read.files if (f["source_file"], f["file_sha256"]) in read_ahead],
+                          files_in_place=sorted(in_place) if in_place else None)
     return result, records
+
+
+def _dated_rows(spec: SourceSpec, catalogue: Catalogue, records: pd.DataFrame, landed: LandedFiles,
+                files: list[str]) -> pd.DataFrame:
+    """Each row's file and date as INGEST-YEAR-NAME reads them: the records', and the landed rows' of the files
+    kept in place."""
+    dated = [c.report_column for c in catalogue.rule("DATE-IN-YEAR").checks_for(spec.entity)]
+    if not dated or dated[0] not in records:
+        return records
+    columns = ["source_file", dated[0]]
+    return pd.concat([records[columns], landed.column(dated[0], files)[columns]], ignore_index=True)
+
+
+def repeats_query(spec: SourceSpec, table: str) -> str:
+    """A query that returns a row when the landed rows hold one repeated across two files (identical in every
+    field, compared as the warehouse stores them), or a row set aside: then `repeated_rows` must decide over
+    every row. Values that differ only as read (a date as text, say) and are equal as stored count as repeated
+    here: the query may send a source to the whole check needlessly, never let a repeat through."""
+    fields = ", ".join(f'"{f.name}"' for f in ENTITIES[spec.entity])
+    return (f"select 1 from {table} group by {fields} having count(distinct source_file) > 1 "
+            f"union all select 1 from {table} where _set_aside is not null limit 1")
 
 
 @dataclass

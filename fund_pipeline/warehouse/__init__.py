@@ -26,6 +26,10 @@ from fund_pipeline.settings import DUCKDB_CATALOG, duckdb_path
 SCHEMAS = ("landing", "clean", "quarantine", "audit")
 
 
+class _Undone(Exception):
+    """Raised inside a transaction to roll it back on purpose."""
+
+
 def _sql_type(series: pd.Series, dialect: str) -> str:
     kind = series.dtype.kind
     if str(series.dtype) == "boolean" or kind == "b":
@@ -145,11 +149,19 @@ class Warehouse:
                 self._load(con, schema, table, frame)
         return sum(len(f) for f in frames.values())
 
-    def replace_slices(self, frames: dict[tuple[str, str], pd.DataFrame], where: str) -> int:
-        """Replace the rows matching `where` (e.g. some fiscal years) in several tables, in one transaction."""
-        with self.transaction() as con:
-            for (schema, table), frame in frames.items():
-                self._append_in(con, schema, table, frame, where)
+    def replace_slices(self, frames: dict[tuple[str, str], pd.DataFrame], where: str,
+                       unless: str | None = None) -> int | None:
+        """Replace the rows matching `where` (e.g. some fiscal years) in several tables, in one transaction.
+        With `unless` (a query), the change is undone if that query, run on the tables as changed, returns a
+        row: None is returned and every table stays as it was."""
+        try:
+            with self.transaction() as con:
+                for (schema, table), frame in frames.items():
+                    self._append_in(con, schema, table, frame, where)
+                if unless is not None and self._rows(con, unless):
+                    raise _Undone
+        except _Undone:
+            return None
         return sum(len(f) for f in frames.values())
 
     def append(self, schema: str, table: str, frame: pd.DataFrame, delete_where: str | None = None) -> int:
@@ -404,6 +416,11 @@ def _interrupt_raised_as_itself() -> Iterator[None]:
 
 def _sql_text(text: str) -> str:
     return text.replace("'", "''")
+
+
+def sql_list(values: Iterable[str]) -> str:
+    """Text values as a SQL list's items, quoted: `'a', 'b'`."""
+    return ", ".join(f"'{_sql_text(str(value))}'" for value in values)
 
 
 class PostgresWarehouse(Warehouse):

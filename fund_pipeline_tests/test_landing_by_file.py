@@ -1,0 +1,140 @@
+"""A source landed file by file: when files are added, re-sent or removed, the unchanged files' landed rows stay
+in the table and only the others are replaced. Whatever the change, the table, the reading findings and the
+file notes equal a landing from scratch (a new warehouse, an empty cache) of the inbox as it then is. Where a
+row repeats another file's, or a row was set aside, or a re-sent file cannot be read, every row is landed again
+as on a first run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from fund_pipeline.defs.ingest import landing_key
+from fund_pipeline.pipeline.runner import run_pipeline
+from fund_pipeline.settings import Settings
+from fund_pipeline.warehouse import Warehouse
+from fund_pipeline_tests.corpus import row, write
+
+SOURCE = "transport_disbursements"
+FOLDER = "交通运输局"
+ADDED = f"{FOLDER}/2016年交通扶贫资金拨付台账(原件).xlsx"
+REPEATING = f"{FOLDER}/2016年交通扶贫资金拨付台账(另存为).xlsx"
+RUN_COLUMNS = {"run_id", "detected_at", "status", "first_seen_run", "first_seen_at"}
+
+
+def land(inbox: Path, work: Path) -> dict:
+    """Land the source alone into `work`'s warehouse and cache; the landing step's metadata."""
+    settings = Settings.from_env().with_overrides(inbox=inbox, warehouse_url=f"duckdb:///{work / 'w.duckdb'}",
+                                                  reports_dir=work / "reports", cache_dir=work / "cache")
+    outcome = run_pipeline(settings, selection=dg.AssetSelection.assets(landing_key(SOURCE)))
+    assert outcome.success, outcome.error
+    records = dg.DagsterInstance.get().fetch_materializations(landing_key(SOURCE), limit=1).records
+    assert records and records[0].run_id == outcome.run_id
+    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+
+
+def landed_state(work: Path) -> dict[str, pd.DataFrame]:
+    """The source's landed rows, reading findings and file notes, without run ids and times, in one order."""
+    warehouse = Warehouse.from_url(f"duckdb:///{work / 'w.duckdb'}")
+    tables = {"landing": warehouse.read_table("landing", SOURCE),
+              "findings": warehouse.read_table("audit", "current_findings", where=f"source = '{SOURCE}'"),
+              "notes": warehouse.read_table("audit", "file_notes", where=f"source = '{SOURCE}'")}
+    out = {}
+    for name, frame in tables.items():
+        frame = frame.drop(columns=[c for c in frame.columns if c in RUN_COLUMNS])
+        order = sorted(frame.columns)
+        out[name] = frame[order].sort_values(order, ignore_index=True, na_position="first")
+    return out
+
+
+def assert_as_from_scratch(inbox: Path, work: Path, scratch: Path) -> None:
+    shutil.rmtree(scratch, ignore_errors=True)
+    land(inbox, scratch)
+    mine, theirs = landed_state(work), landed_state(scratch)
+    for name in mine:
+        pd.testing.assert_frame_equal(mine[name], theirs[name], obj=name)
+
+
+def arrives_later(path: Path, seconds: int) -> None:
+    later = path.stat().st_mtime + seconds
+    os.utime(path, (later, later))
+
+
+@pytest.fixture(scope="module")
+def ledgers(sample_inbox, dagster_home, tmp_path_factory):
+    """An inbox holding the sample's transport ledgers, landed once into a warehouse and cache kept across
+    the module's tests, which change the inbox in turn."""
+    work = tmp_path_factory.mktemp("landing_by_file")
+    inbox = work / "inbox"
+    shutil.copytree(sample_inbox / FOLDER, inbox / FOLDER)
+    first = land(inbox, work / "kept")
+    assert first["files_landed_in_place"] == 0 and first["files_read"] == first["files"] >= 1
+    return inbox, work
+
+
+def test_an_added_file_lands_beside_the_unchanged_ones_in_place(ledgers):
+    inbox, work = ledgers
+    before = len(list((inbox / FOLDER).glob("*.xlsx")))
+    write(inbox / ADDED, [row(81, 10), row(82, 20)], title="会宁县交通运输局扶贫项目资金拨付台账(原件)")
+    metadata = land(inbox, work / "kept")
+    assert metadata["files_read_list"] == [ADDED]
+    assert metadata["files_landed_in_place"] == before
+    assert_as_from_scratch(inbox, work / "kept", work / "scratch")
+
+
+def test_a_file_repeating_anothers_rows_lands_every_row_again(ledgers):
+    inbox, work = ledgers
+    write(inbox / REPEATING, [row(81, 10), row(82, 20), row(83, 30)])
+    repeated = pd.read_excel(inbox / ADDED, header=2)
+    copy = pd.read_excel(inbox / REPEATING, header=2)
+    copy.iloc[:2, copy.columns.get_loc("凭证号")] = repeated["凭证号"].to_numpy()  # two rows as in the original
+    write(inbox / REPEATING, copy.astype(object).where(copy.notna(), None).to_numpy().tolist())
+    arrives_later(inbox / REPEATING, 3600)
+    metadata = land(inbox, work / "kept")
+    assert metadata["files_landed_in_place"] == 0
+    aside = Warehouse.from_url(f"duckdb:///{work / 'kept' / 'w.duckdb'}").query(
+        f'select source_file, count(*) as n from landing."{SOURCE}" where _set_aside is not null group by 1')
+    assert aside.to_dict("records") == [{"source_file": REPEATING, "n": 2}]
+    assert_as_from_scratch(inbox, work / "kept", work / "scratch")
+
+
+def test_after_rows_were_set_aside_every_row_is_landed_again(ledgers):
+    inbox, work = ledgers
+    (inbox / REPEATING).unlink()
+    metadata = land(inbox, work / "kept")
+    assert metadata["files_landed_in_place"] == 0
+    assert_as_from_scratch(inbox, work / "kept", work / "scratch")
+
+
+def test_a_resent_and_a_removed_file_change_only_their_own_rows(ledgers):
+    inbox, work = ledgers
+    write(inbox / ADDED, [row(81, 10), row(82, 25)], title="会宁县交通运输局扶贫项目资金拨付台账(原件)")
+    metadata = land(inbox, work / "kept")
+    files = len(list((inbox / FOLDER).glob("*.xlsx")))
+    assert metadata["files_read_list"] == [ADDED] and metadata["files_landed_in_place"] == files - 1
+    assert_as_from_scratch(inbox, work / "kept", work / "scratch")
+
+    (inbox / ADDED).unlink()
+    metadata = land(inbox, work / "kept")
+    assert metadata["files_read"] == 0 and metadata["files_landed_in_place"] == files - 1
+    assert_as_from_scratch(inbox, work / "kept", work / "scratch")
+
+
+def test_a_resent_unreadable_file_keeps_its_last_good_rows(ledgers):
+    inbox, work = ledgers
+    write(inbox / ADDED, [row(91, 10), row(92, 20)], title="会宁县交通运输局扶贫项目资金拨付台账(原件)")
+    land(inbox, work / "kept")
+    warehouse = Warehouse.from_url(f"duckdb:///{work / 'kept' / 'w.duckdb'}")
+    rows = f'select row_number, amount from landing."{SOURCE}" where source_file = \'{ADDED}\' order by 1'
+    good = warehouse.query(rows)
+    (inbox / ADDED).write_bytes(b"PK\x03\x04 a re-sent file that is not a workbook")
+    metadata = land(inbox, work / "kept")
+    assert metadata["files_landed_in_place"] == 0
+    pd.testing.assert_frame_equal(warehouse.query(rows), good)
+    kept = warehouse.query("select source_file from audit.current_findings where rule_id = 'INGEST-KEPT-PREVIOUS'")
+    assert kept["source_file"].tolist() == [ADDED]
