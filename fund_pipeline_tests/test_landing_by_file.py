@@ -138,3 +138,39 @@ def test_a_resent_unreadable_file_keeps_its_last_good_rows(ledgers):
     pd.testing.assert_frame_equal(warehouse.query(rows), good)
     kept = warehouse.query("select source_file from audit.current_findings where rule_id = 'INGEST-KEPT-PREVIOUS'")
     assert kept["source_file"].tolist() == [ADDED]
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "postgres"])
+def test_the_repeats_query_finds_a_replaced_files_row_repeated_in_another_file(backend, tmp_path, request):
+    from fund_pipeline.pipeline.ingest import repeats_query
+    from fund_pipeline.sources.reader import empty_records
+    from fund_pipeline.sources.schemas import conform
+    from fund_pipeline.sources.spec import load_layouts
+
+    url = request.getfixturevalue("postgres_url") if backend == "postgres" else f"duckdb:///{tmp_path / 'w.duckdb'}"
+    warehouse = Warehouse.from_url(url)
+    spec = next(s for s in load_layouts() if s.name == SOURCE)
+    rows = conform(spec.entity, empty_records(spec.entity))
+    rows = pd.concat([rows, pd.DataFrame({"source_file": ["a.xlsx", "a.xlsx", "b.xlsx", "c.xlsx"],
+                                          "voucher_no": ["记-1", "记-1", "记-2", "记-3"],  # a's two rows alike
+                                          "amount": [10.0, 10.0, 20.0, None]})], ignore_index=True)
+    rows = conform(spec.entity, rows).assign(_set_aside=pd.Series(pd.NA, index=range(4), dtype="string"))
+    table = f'landing."{SOURCE}_repeats_test"'
+
+    def repeats(replaced: str) -> bool:
+        return bool(warehouse.query(repeats_query(spec, table, warehouse.row_hash, f"source_file = '{replaced}'")).size)
+
+    warehouse.replace_table("landing", f"{SOURCE}_repeats_test", rows)
+    try:
+        assert not repeats("a.xlsx") and not repeats("b.xlsx")  # alike within a file only: not a repeat
+        # c's row re-sent as b's (an empty amount equal to an empty amount): a repeat, whichever file was replaced
+        warehouse.execute(f"update {table} set voucher_no = '记-2', amount = 20.0 where source_file = 'c.xlsx'")
+        assert repeats("c.xlsx") and repeats("b.xlsx") and not repeats("a.xlsx")
+        warehouse.execute(f"update {table} set amount = null where source_file in ('b.xlsx', 'c.xlsx')")
+        assert repeats("c.xlsx")
+        warehouse.execute(f"update {table} set amount = 1 where source_file = 'c.xlsx'")
+        assert not repeats("c.xlsx")
+        warehouse.execute(f"update {table} set _set_aside = 'INGEST-DUPLICATE-ROW' where source_file = 'a.xlsx'")
+        assert repeats("c.xlsx")  # a row set aside: the whole check decides
+    finally:
+        warehouse.execute(f"drop table {table}")

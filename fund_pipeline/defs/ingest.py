@@ -121,9 +121,9 @@ def land(context: dg.AssetExecutionContext, warehouse, spec: SourceSpec, inbox, 
 
     result, records = read(landed)
     if result.files_in_place is not None:
-        kept = f"coalesce(source_file, '') not in ({sql_list(result.files_in_place)})"
-        if warehouse.replace_slices({("landing", spec.name): records}, where=kept,
-                                    unless=repeats_query(spec, f'landing."{spec.name}"')) is not None:
+        replaced = f"coalesce(source_file, '') not in ({sql_list(result.files_in_place)})"
+        repeats = repeats_query(spec, f'landing."{spec.name}"', warehouse.row_hash, replaced)
+        if warehouse.replace_slices({("landing", spec.name): records}, where=replaced, unless=repeats) is not None:
             return result
         # A row repeats another file's: which copy is kept is decided over every row, as on a first run.
         context.log.info(f"{spec.name}:有行与其他文件的行完全相同,按全部行重新判断保留哪一份")
@@ -148,11 +148,14 @@ def landed_files(warehouse, source: str, previous: StepRecord | None) -> LandedF
     if counts["aside"].sum() > 0:
         return None
 
-    def column(name: str, files: list[str]) -> pd.DataFrame:
-        return warehouse.query(f'select source_file, "{name}" from {table} where source_file in ({sql_list(files)})')
+    def dates(column: str, files: list[str]) -> pd.Series:
+        counted = warehouse.query(
+            f'select source_file, cast(extract(year from "{column}") as bigint) as dated, count(*) as n from {table} '
+            f'where "{column}" is not null and source_file in ({sql_list(files)}) group by 1, 2')
+        return counted.set_index(["source_file", "dated"])["n"]
 
     return LandedFiles({(f, sha): int(n) for f, sha, n in counts[["source_file", "file_sha256", "n"]].itertuples(index=False)},
-                       column)
+                       dates)
 
 
 def landing_inputs(fingerprints: dict[str, list]) -> dict[str, list]:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from fund_pipeline.pipeline.landing_cache import LandingCache
 from fund_pipeline.pipeline.read_ahead import wait_for
-from fund_pipeline.pipeline.year_names import year_mismatches
+from fund_pipeline.pipeline.year_names import dated_column, year_mismatches
 from fund_pipeline.rules.catalogue import Catalogue
 from fund_pipeline.rules.validation import normalise_findings
 from fund_pipeline.rules.wording import yuan_text
@@ -82,11 +82,11 @@ def ingestion_findings(spec: SourceSpec, read: SourceRead, catalogue: Catalogue,
 @dataclass(frozen=True)
 class LandedFiles:
     """What a source's landing table holds, where it can be changed file by file: written by this code and
-    configuration, with no row set aside as a repeat. `rows`: (path, SHA-256) -> rows; `column(name, files)`:
-    those files' source_file and one column, as landed."""
+    configuration, with no row set aside as a repeat. `rows`: (path, SHA-256) -> rows; `dates(column, files)`:
+    those files' landed dates in that column, counted by (source_file, year)."""
 
     rows: dict[tuple[str, str], int]
-    column: Callable[[str, list[str]], pd.DataFrame]
+    dates: Callable[[str, list[str]], pd.Series]
 
 
 @dataclass
@@ -173,12 +173,13 @@ def ingest(spec: SourceSpec, inbox, catalogue: Catalogue, run_id: str,
     records = pd.concat([read.records, kept.records], ignore_index=True) if len(kept.records) else read.records
     if in_place:
         records["_set_aside"], duplicates = pd.Series(pd.NA, index=records.index, dtype="string"), pd.DataFrame()
-        dated = _dated_rows(spec, catalogue, records, landed, list(in_place))
+        column = dated_column(spec, catalogue)
+        dated_in_place = landed.dates(column, list(in_place)) if column else None
     else:
         records["_set_aside"], duplicates = repeated_rows(spec, records, read.files)
-        dated = records
-    extra = [f for f in (kept.problems, duplicates, empty_files(spec, read.files), year_mismatches(spec, dated, catalogue))
-             if len(f)]
+        dated_in_place = None
+    extra = [f for f in (kept.problems, duplicates, empty_files(spec, read.files),
+                         year_mismatches(spec, records, catalogue, more=dated_in_place)) if len(f)]
     if extra:
         read.problems = pd.concat([read.problems, *extra], ignore_index=True)
     findings = ingestion_findings(spec, read, catalogue, run_id, pd.Timestamp.now())
@@ -189,24 +190,18 @@ def ingest(spec: SourceSpec, inbox, catalogue: Catalogue, run_id: str,
     return result, records
 
 
-def _dated_rows(spec: SourceSpec, catalogue: Catalogue, records: pd.DataFrame, landed: LandedFiles,
-                files: list[str]) -> pd.DataFrame:
-    """Each row's file and date as INGEST-YEAR-NAME reads them: the records', and the landed rows' of the files
-    kept in place."""
-    dated = [c.report_column for c in catalogue.rule("DATE-IN-YEAR").checks_for(spec.entity)]
-    if not dated or dated[0] not in records:
-        return records
-    columns = ["source_file", dated[0]]
-    return pd.concat([records[columns], landed.column(dated[0], files)[columns]], ignore_index=True)
+def repeats_query(spec: SourceSpec, table: str, row_hash: str, replaced: str) -> str:
+    """A query that returns a row when a landed row of the files `replaced` (a condition on source_file)
+    repeats a row of another file, or a row is set aside: then `repeated_rows` must decide over every row.
 
-
-def repeats_query(spec: SourceSpec, table: str) -> str:
-    """A query that returns a row when the landed rows hold one repeated across two files (identical in every
-    field, compared as the warehouse stores them), or a row set aside: then `repeated_rows` must decide over
-    every row. Values that differ only as read (a date as text, say) and are equal as stored count as repeated
-    here: the query may send a source to the whole check needlessly, never let a repeat through."""
-    fields = ", ".join(f'"{f.name}"' for f in ENTITIES[spec.entity])
-    return (f"select 1 from {table} group by {fields} having count(distinct source_file) > 1 "
+    Rows are compared by a hash of every field as the warehouse stores them (`row_hash`, the warehouse's): rows
+    that `repeated_rows` finds alike hash alike, so none is missed; rows that merely hash alike, or differ only
+    as read (a date as text, say), send the source to the whole check needlessly. Only repeats that involve a
+    replaced file's row are looked for: the rows kept in place repeated none of each other's when they landed."""
+    fields = row_hash.format(", ".join(f'"{f.name}"' for f in ENTITIES[spec.entity]))
+    return (f"with hashed as (select {fields} as h, source_file from {table}) "
+            f"select 1 from hashed where h in (select h from hashed where {replaced}) "
+            f"group by h having count(distinct source_file) > 1 "
             f"union all select 1 from {table} where _set_aside is not null limit 1")
 
 

@@ -13,17 +13,27 @@ from fund_pipeline.sources.spec import SourceSpec
 YEAR_NAME_SHARE, YEAR_NAME_MIN_DATES = 0.8, 3  # nearly every date, and enough of them to tell
 
 
-def year_mismatches(spec: SourceSpec, records: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
+def dated_column(spec: SourceSpec, catalogue: Catalogue) -> str | None:
+    """The date DATE-IN-YEAR holds to the fiscal year in this source's rows, if any."""
+    dated = [c.report_column for c in catalogue.rule("DATE-IN-YEAR").checks_for(spec.entity)]
+    return dated[0] if dated else None
+
+
+def year_mismatches(spec: SourceSpec, records: pd.DataFrame, catalogue: Catalogue,
+                    more: pd.Series | None = None) -> pd.DataFrame:
     """INGEST-YEAR-NAME: a file whose name states one fiscal year while nearly all its dates (the ones DATE-IN-YEAR
     holds to the fiscal year) fall in another: one finding that names both years, so a file named for the wrong
-    year reads as that, not only as its rows' DATE-IN-YEAR errors."""
-    dated = [c.report_column for c in catalogue.rule("DATE-IN-YEAR").checks_for(spec.entity) if c.report_column in records]
-    if not dated or records.empty:
+    year reads as that, not only as its rows' DATE-IN-YEAR errors. `more`: further files' dates, already counted
+    by (source_file, year)."""
+    column = dated_column(spec, catalogue)
+    if column is None or column not in records or (records.empty and (more is None or more.empty)):
         return pd.DataFrame(columns=PROBLEM_COLUMNS)
     years = pd.DataFrame({"source_file": records["source_file"],
-                          "dated": pd.to_datetime(records[dated[0]], errors="coerce").dt.year}).dropna()
-    counts = years.groupby(["source_file", "dated"]).size()
-    label = next((f.label for f in ENTITIES[spec.entity] if f.name == dated[0]), dated[0])
+                          "dated": pd.to_datetime(records[column], errors="coerce").dt.year}).dropna()
+    counts = years.astype({"dated": "int64"}).groupby(["source_file", "dated"]).size()
+    if more is not None and len(more):
+        counts = pd.concat([counts, more.astype("int64")]).groupby(level=[0, 1]).sum()
+    label = next((f.label for f in ENTITIES[spec.entity] if f.name == column), column)
     rows = []
     for source_file, per_year in counts.groupby(level=0):  # a loop over files, not rows
         named, total = year_in_name(spec, source_file), int(per_year.sum())

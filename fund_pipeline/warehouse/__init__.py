@@ -49,6 +49,7 @@ class Warehouse:
     dialect = ""
     _cascade = ""
     key_hash = ""  # SQL of a 64-bit hash of the text column {}: compares sets of row keys without joining them
+    row_hash = ""  # SQL of a 64-bit hash of the columns {} (a list): equal rows hash alike
 
     def __init__(self, url: str, keep_open: bool = False):
         self.url = url
@@ -223,6 +224,7 @@ class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
     _cascade = ""  # DuckDB binds views when they are queried
     key_hash = "hash({})"
+    row_hash = "hash({})"
 
     def __init__(self, url: str, keep_open: bool = False):
         super().__init__(url, keep_open)
@@ -427,6 +429,7 @@ class PostgresWarehouse(Warehouse):
     dialect = "postgres"
     _cascade = " cascade"  # dbt's views on a recreated table are rebuilt by the dbt step that follows
     key_hash = "hashtextextended({}, 0)"
+    row_hash = "hashtextextended(row({})::text, 0)"
 
     def __init__(self, url: str, keep_open: bool = False):
         super().__init__(url, keep_open)  # the engine's pool already keeps connections open
