@@ -174,3 +174,34 @@ def test_the_repeats_query_finds_a_replaced_files_row_repeated_in_another_file(b
         assert repeats("c.xlsx")  # a row set aside: the whole check decides
     finally:
         warehouse.execute(f"drop table {table}")
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "postgres"])
+def test_the_in_place_query_finds_files_changed_since_the_landing_began(backend, tmp_path, request):
+    from fund_pipeline.pipeline.ingest import in_place_query
+
+    url = request.getfixturevalue("postgres_url") if backend == "postgres" else f"duckdb:///{tmp_path / 'w.duckdb'}"
+    warehouse = Warehouse.from_url(url)
+    table = "landing.in_place_test"
+    warehouse.replace_table("landing", "in_place_test", pd.DataFrame(
+        {"source_file": ["a.xlsx", "a.xlsx", "b'.xlsx"], "file_sha256": ["s1", "s1", "s2"], "amount": [1.0, 2.0, 3.0]}))
+    expected = {"a.xlsx": ("s1", 2), "b'.xlsx": ("s2", 1)}
+
+    def changed() -> bool:
+        return bool(warehouse.query(in_place_query(table, expected)).size)
+
+    try:
+        assert not changed()
+        warehouse.execute("update landing.in_place_test set file_sha256 = 's9' where amount = 1")  # another version
+        assert changed()
+        warehouse.execute("update landing.in_place_test set file_sha256 = 's1'")
+        assert changed()  # b's rows now say another version
+        warehouse.execute("update landing.in_place_test set file_sha256 = 's2' where amount = 3")
+        assert not changed()
+        warehouse.execute("delete from landing.in_place_test where source_file = 'b''.xlsx'")  # b landed no rows
+        assert changed()
+        warehouse.append("landing", "in_place_test", pd.DataFrame(
+            {"source_file": ["b'.xlsx", "a.xlsx"], "file_sha256": ["s2", "s1"], "amount": [3.0, 4.0]}))
+        assert changed()  # a holds three rows
+    finally:
+        warehouse.execute(f"drop table {table}")

@@ -12,7 +12,7 @@ from fund_pipeline.memory import freed_blocks_returned
 from fund_pipeline.pipeline.accounting import ACCOUNTING_RULES
 from fund_pipeline.pipeline.findings import carry_findings_forward, findings_slice, replace_findings
 from fund_pipeline.pipeline.fingerprints import FINGERPRINTS_METADATA_KEY, source_fingerprints
-from fund_pipeline.pipeline.ingest import IngestResult, LandedFiles, ingest, repeats_query
+from fund_pipeline.pipeline.ingest import IngestResult, LandedFiles, in_place_query, ingest, repeats_query
 from fund_pipeline.pipeline.landing_cache import LandingCache
 from fund_pipeline.pipeline.step_inputs import (
     StepRecord,
@@ -121,12 +121,15 @@ def land(context: dg.AssetExecutionContext, warehouse, spec: SourceSpec, inbox, 
 
     result, records = read(landed)
     if result.files_in_place is not None:
+        table = f'landing."{spec.name}"'
         replaced = f"coalesce(source_file, '') not in ({sql_list(result.files_in_place)})"
-        repeats = repeats_query(spec, f'landing."{spec.name}"', warehouse.row_hash, replaced)
-        if warehouse.replace_slices({("landing", spec.name): records}, where=replaced, unless=repeats) is not None:
+        unless = (f"select 1 from ({repeats_query(spec, table, warehouse.row_hash, replaced)} "
+                  f"union all {in_place_query(table, result.files_in_place)}) as found limit 1")
+        if warehouse.replace_slices({("landing", spec.name): records}, where=replaced, unless=unless) is not None:
             return result
-        # A row repeats another file's: which copy is kept is decided over every row, as on a first run.
-        context.log.info(f"{spec.name}:有行与其他文件的行完全相同,按全部行重新判断保留哪一份")
+        # A row repeats another file's (or another run landed the source meanwhile): every row is landed again,
+        # and which copy of a repeated row is kept is decided over all of them, as on a first run.
+        context.log.info(f"{spec.name}:有行与其他文件的行完全相同(或来源刚被另一运行落地),按全部行重新落地")
         del records
         first, (result, records) = result, read(None)
         result = replace(result, files_read=first.files_read, files_reused=first.files_reused,

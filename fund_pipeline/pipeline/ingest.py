@@ -27,6 +27,7 @@ from fund_pipeline.sources.reader import (
 )
 from fund_pipeline.sources.schemas import ENTITIES
 from fund_pipeline.sources.spec import SourceSpec
+from fund_pipeline.warehouse import sql_list
 
 
 @dataclass
@@ -40,7 +41,8 @@ class IngestResult:
     files_read: list[str] = field(default_factory=list)  # read from the spreadsheet this time
     files_reused: list[str] = field(default_factory=list)  # unchanged since read: taken from the landing cache
     files_read_ahead: list[str] = field(default_factory=list)  # of files_read, those read ahead by the CLI's run
-    files_in_place: list[str] | None = None  # files whose landed rows stay as they are (None: every row is landed)
+    # Files whose landed rows stay as they are, path -> (SHA-256, rows); None: every row is landed.
+    files_in_place: dict[str, tuple[str, int]] | None = None
 
 
 def total_findings(read: SourceRead, catalogue: Catalogue) -> pd.DataFrame:
@@ -94,7 +96,8 @@ class ByFile:
     read: SourceRead  # every file's problems, totals and notes; the rows of the files not kept in place
     fresh: list[str]  # read this run (here, or ahead of the step)
     reused: list[str]  # taken from the landing cache
-    in_place: dict[str, int] = field(default_factory=dict)  # of those, the files whose landed rows stay: path -> rows
+    # Of those, the files whose landed rows stay: path -> (SHA-256, rows).
+    in_place: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
 def read_source_by_file(spec: SourceSpec, inbox, cache: LandingCache | None = None,
@@ -124,7 +127,7 @@ def read_by_file(spec: SourceSpec, inbox, cache: LandingCache | None = None,
         for path, sha in chosen:
             about = cache.get_about(relative[path], sha) if path not in fresh_reads else None
             if about is not None and landed.rows.get((relative[path], sha)) == about.rows:
-                in_place[path] = about
+                in_place[path] = (sha, about)
     cached = {path: cache.get(relative[path], sha) for path, sha in chosen
               if path not in fresh_reads and path not in in_place} if cache is not None else {}
     missing = [(path, sha) for path, sha in chosen
@@ -137,7 +140,7 @@ def read_by_file(spec: SourceSpec, inbox, cache: LandingCache | None = None,
             if cache is not None:
                 cache.put(relative[path], sha, read)
         else:
-            read = in_place[path].read if path in in_place else cached[path]
+            read = in_place[path][1].read if path in in_place else cached[path]
             # Which copy of a repeated row is kept follows the files' arrival, so the time is today's.
             read.files = [info | {"mtime": path.stat().st_mtime} for info in read.files]
         reads.append(read)
@@ -148,7 +151,7 @@ def read_by_file(spec: SourceSpec, inbox, cache: LandingCache | None = None,
     if reads and all(r.records is None for r in reads):  # every file kept in place (pandas' concat skips None)
         reads[0] = replace(reads[0], records=empty_records(spec.entity))
     return ByFile(combine_reads(spec, reads, notes), fresh, reused,
-                  {relative[path]: about.rows for path, about in in_place.items()})
+                  {relative[path]: (sha, about.rows) for path, (sha, about) in in_place.items()})
 
 
 def ingest(spec: SourceSpec, inbox, catalogue: Catalogue, run_id: str,
@@ -183,11 +186,24 @@ def ingest(spec: SourceSpec, inbox, catalogue: Catalogue, run_id: str,
     if extra:
         read.problems = pd.concat([read.problems, *extra], ignore_index=True)
     findings = ingestion_findings(spec, read, catalogue, run_id, pd.Timestamp.now())
-    result = IngestResult(spec.name, len(records) + sum(in_place.values()), read.files, findings, read.totals,
+    result = IngestResult(spec.name, len(records) + sum(rows for _, rows in in_place.values()), read.files, findings,
+                          read.totals,
                           read.notes, by_file.fresh, by_file.reused,
                           [f["source_file"] for f in read.files if (f["source_file"], f["file_sha256"]) in read_ahead],
-                          files_in_place=sorted(in_place) if in_place else None)
+                          files_in_place=dict(sorted(in_place.items())) if in_place else None)
     return result, records
+
+
+def in_place_query(table: str, in_place: dict[str, tuple[str, int]]) -> str:
+    """A query that returns a row unless the files kept in place hold, each, the version and rows they held
+    when the landing began (another run may have landed the source meanwhile)."""
+    files = sql_list(in_place)
+    expected = sql_list(f"{name}|{sha}|{rows}" for name, (sha, rows) in in_place.items())
+    return (f"select 1 from (select source_file, file_sha256, count(*) as n from {table} "
+            f"where source_file in ({files}) group by source_file, file_sha256) as held "
+            f"where coalesce(source_file || '|' || file_sha256 || '|' || cast(n as varchar), '') not in ({expected}) "
+            f"union all select 1 where (select count(distinct source_file) from {table} "
+            f"where source_file in ({files})) <> {len(in_place)}")
 
 
 def repeats_query(spec: SourceSpec, table: str, row_hash: str, replaced: str) -> str:
@@ -202,7 +218,7 @@ def repeats_query(spec: SourceSpec, table: str, row_hash: str, replaced: str) ->
     return (f"with hashed as (select {fields} as h, source_file from {table}) "
             f"select 1 from hashed where h in (select h from hashed where {replaced}) "
             f"group by h having count(distinct source_file) > 1 "
-            f"union all select 1 from {table} where _set_aside is not null limit 1")
+            f"union all select 1 from {table} where _set_aside is not null")
 
 
 @dataclass
