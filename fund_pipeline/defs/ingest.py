@@ -131,7 +131,8 @@ def land(context: dg.AssetExecutionContext, warehouse, spec: SourceSpec, inbox, 
         # and which copy of a repeated row is kept is decided over all of them, as on a first run.
         context.log.info(f"{spec.name}:有行与其他文件的行完全相同(或来源刚被另一运行落地),按全部行重新落地")
         del records
-        first, (result, records) = result, read(None)
+        first = result
+        result, records = read(None)  # what the first read took from the inbox is now in the cache
         result = replace(result, files_read=first.files_read, files_reused=first.files_reused,
                          files_read_ahead=first.files_read_ahead)
     warehouse.replace_tables({("landing", spec.name): records})

@@ -93,6 +93,8 @@ class LandedFiles:
 
 @dataclass
 class ByFile:
+    """A source read file by file."""
+
     read: SourceRead  # every file's problems, totals and notes; the rows of the files not kept in place
     fresh: list[str]  # read this run (here, or ahead of the step)
     reused: list[str]  # taken from the landing cache
@@ -186,9 +188,9 @@ def ingest(spec: SourceSpec, inbox, catalogue: Catalogue, run_id: str,
     if extra:
         read.problems = pd.concat([read.problems, *extra], ignore_index=True)
     findings = ingestion_findings(spec, read, catalogue, run_id, pd.Timestamp.now())
-    result = IngestResult(spec.name, len(records) + sum(rows for _, rows in in_place.values()), read.files, findings,
-                          read.totals,
-                          read.notes, by_file.fresh, by_file.reused,
+    rows_read = len(records) + sum(rows for _, rows in in_place.values())
+    result = IngestResult(spec.name, rows_read, read.files, findings, read.totals, read.notes, by_file.fresh,
+                          by_file.reused,
                           [f["source_file"] for f in read.files if (f["source_file"], f["file_sha256"]) in read_ahead],
                           files_in_place=dict(sorted(in_place.items())) if in_place else None)
     return result, records
