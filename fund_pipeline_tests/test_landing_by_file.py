@@ -205,3 +205,19 @@ def test_the_in_place_query_finds_files_changed_since_the_landing_began(backend,
         assert changed()  # a holds three rows
     finally:
         warehouse.execute(f"drop table {table}")
+
+
+def test_a_kept_files_dates_still_count_against_its_name(ledgers):
+    """INGEST-YEAR-NAME reads every file's dates: a file kept in place is counted in the warehouse."""
+    inbox, work = ledgers
+    misnamed = f"{FOLDER}/2016年交通扶贫资金拨付台账(补报).xlsx"
+    write(inbox / misnamed, [row(n, 10, 拨付日期="2015年5月3日") for n in (95, 96, 97)],
+          title="会宁县交通运输局扶贫项目资金拨付台账(补报)")
+    land(inbox, work / "kept")
+    write(inbox / ADDED, [row(91, 10), row(92, 30)], title="会宁县交通运输局扶贫项目资金拨付台账(原件)")
+    metadata = land(inbox, work / "kept")
+    assert metadata["files_read_list"] == [ADDED] and metadata["files_landed_in_place"] >= 2
+    named = Warehouse.from_url(f"duckdb:///{work / 'kept' / 'w.duckdb'}").query(
+        "select source_file from audit.current_findings where rule_id = 'INGEST-YEAR-NAME'")
+    assert misnamed in set(named["source_file"])
+    assert_as_from_scratch(inbox, work / "kept", work / "scratch")
