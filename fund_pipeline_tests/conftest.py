@@ -66,6 +66,11 @@ def duckdb_run(sample_inbox, dagster_home, tmp_path_factory):
     return outcome, url, work / "reports"
 
 
+def warehouse_url(backend: str, tmp_path: Path, request) -> str:
+    """For a test run on both back-ends: the PostgreSQL test database, or a new DuckDB file under tmp_path."""
+    return request.getfixturevalue("postgres_url") if backend == "postgres" else f"duckdb:///{tmp_path / 'w.duckdb'}"
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """A PostgreSQL database for the tests (FUND_PIPELINE_TEST_PG_URL, set by `make test` / .ci/run).

@@ -18,6 +18,7 @@ from fund_pipeline.defs.ingest import landing_key
 from fund_pipeline.pipeline.runner import run_pipeline
 from fund_pipeline.settings import Settings
 from fund_pipeline.warehouse import Warehouse
+from fund_pipeline_tests.conftest import warehouse_url
 from fund_pipeline_tests.corpus import row, write
 
 SOURCE = "transport_disbursements"
@@ -147,7 +148,7 @@ def test_the_repeats_query_finds_a_replaced_files_row_repeated_in_another_file(b
     from fund_pipeline.sources.schemas import conform
     from fund_pipeline.sources.spec import load_layouts
 
-    url = request.getfixturevalue("postgres_url") if backend == "postgres" else f"duckdb:///{tmp_path / 'w.duckdb'}"
+    url = warehouse_url(backend, tmp_path, request)
     warehouse = Warehouse.from_url(url)
     spec = next(s for s in load_layouts() if s.name == SOURCE)
     rows = conform(spec.entity, empty_records(spec.entity))
@@ -180,7 +181,7 @@ def test_the_repeats_query_finds_a_replaced_files_row_repeated_in_another_file(b
 def test_the_in_place_query_finds_files_changed_since_the_landing_began(backend, tmp_path, request):
     from fund_pipeline.pipeline.ingest import in_place_query
 
-    url = request.getfixturevalue("postgres_url") if backend == "postgres" else f"duckdb:///{tmp_path / 'w.duckdb'}"
+    url = warehouse_url(backend, tmp_path, request)
     warehouse = Warehouse.from_url(url)
     table = "landing.in_place_test"
     warehouse.replace_table("landing", "in_place_test", pd.DataFrame(

@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 from fund_pipeline.warehouse import Warehouse
+from fund_pipeline_tests.conftest import warehouse_url
 
 
 def _publish_then_fail(warehouse: Warehouse, bad: pd.DataFrame) -> None:
@@ -124,7 +125,7 @@ def test_large_read_gives_repeated_text_as_categoricals_of_the_same_values(backe
     # A county-year's lineage text (file, sheet, department …) repeats on every row of a file: read as
     # categoricals it is held once per value. The values, the missing ones, a quote, an empty string, must be
     # those of the plain read; a column without any value, or not in the table, is left as the plain read has it.
-    url = request.getfixturevalue("postgres_url") if backend == "postgres" else f"duckdb:///{tmp_path / 'w.duckdb'}"
+    url = warehouse_url(backend, tmp_path, request)
     warehouse = Warehouse.from_url(url)
     warehouse.replace_table("landing", "repeated_text_test", _repeated_lineage_frame())
     try:
@@ -173,7 +174,7 @@ def test_duckdb_buffer_pool_of_the_pipelines_connections_is_limited(tmp_path):
 def test_a_snapshot_answers_as_the_warehouse_stood_until_it_writes(backend, tmp_path, request):
     """Deciding which steps keep their output asks a few hundred small questions: read as a snapshot, each is
     answered from one read of the catalogue or from its first answer, and a write through the object ends that."""
-    url = request.getfixturevalue("postgres_url") if backend == "postgres" else f"duckdb:///{tmp_path / 'w.duckdb'}"
+    url = warehouse_url(backend, tmp_path, request)
     reader, writer = Warehouse.from_url(url), Warehouse.from_url(url)
     for table in ("snapshot_first", "snapshot_later"):
         writer.execute(f"drop table if exists audit.{table}")

@@ -32,7 +32,6 @@ from fund_pipeline.sources.spec import SourceSpec
 _PACKAGE = Path(__file__).resolve().parents[1]
 _READER_CODE = ("sources", "reference", "configuration.py")
 _ABOUT = ("problems", "totals", "files", "notes")  # what the file says about itself: the first pickle
-_PARTS = ("records", *_ABOUT)
 
 
 @functools.lru_cache(maxsize=1)

@@ -11,6 +11,7 @@ import pytest
 from fund_pipeline.rules.catalogue import load_catalogue
 from fund_pipeline.sources.reader import read_source
 from fund_pipeline.sources.spec import layout_by_name
+from fund_pipeline_tests.conftest import warehouse_url
 from fund_pipeline_tests.xlsx_helpers import TRANSPORT_HEADER, transport_row, write_sheet
 
 SPEC = layout_by_name("transport_disbursements")
@@ -278,7 +279,7 @@ def test_landed_keys_are_compared_with_their_homes_as_a_multiset(backend, tmp_pa
     from fund_pipeline.pipeline.accounting import _same_keys
     from fund_pipeline.warehouse import Warehouse
 
-    url = request.getfixturevalue("postgres_url") if backend == "postgres" else f"duckdb:///{tmp_path / 'w.duckdb'}"
+    url = warehouse_url(backend, tmp_path, request)
     warehouse = Warehouse.from_url(url)
     landed = pd.DataFrame({"row_key": ["k1", "k2", "k3", None]})
     homes = {"the same, in another order": (["k3", "k1", "k2"], True), "one missing": (["k1", "k2"], False),
